@@ -1,0 +1,79 @@
+"""Lesion / image classifiers: the small CNN of seed 002 and a MobileNetV2 backbone.
+
+Both take a fixed-size one-channel crop in [0, 1] and end in a softmax over `n_classes`
+(2 for mammography benign/malignant, 3 for ultrasound benign/malignant/normal). Softmax for two
+classes too, so the pipeline reads every class probability the same way.
+The last convolutional feature map is named `LAST_CONV` so that Grad-CAM finds it without guessing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LAST_CONV = "last_conv"
+CNN_WIDTHS = (32, 64, 128, 256)
+
+
+def build_cnn_classifier(
+    input_size: int = 128,
+    n_classes: int = 2,
+    *,
+    input_channels: int = 1,
+    dropout: float = 0.25,
+    name: str = "cnn_classifier",
+):
+    """Seed 002's CNN: four conv blocks (32..256, BN, LeakyReLU, pooling), Dense 32, softmax."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(input_size, input_size, input_channels), name="crop")
+    x = inputs
+    for i, width in enumerate(CNN_WIDTHS):
+        last = i == len(CNN_WIDTHS) - 1
+        x = layers.Conv2D(width, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(negative_slope=0.1, name=LAST_CONV if last else None)(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(dropout)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(32)(x)
+    x = layers.LeakyReLU(negative_slope=0.1)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_mobilenet_classifier(
+    input_size: int = 128,
+    n_classes: int = 2,
+    *,
+    imagenet_weights: str | Path | None = None,
+    alpha: float = 1.0,
+    dropout: float = 0.3,
+    name: str = "mobilenet_classifier",
+):
+    """MobileNetV2 on a grey crop replicated to three channels inside the model.
+
+    `imagenet_weights` is a local file (Keras' `mobilenet_v2_..._no_top.h5`) the user supplies:
+    nothing is downloaded at run time. The backbone's layers are built inline on our input, so the
+    model is flat and Grad-CAM can reach its last convolutional activation.
+    """
+    import keras
+    from keras import layers
+
+    if imagenet_weights is not None and not Path(imagenet_weights).is_file():
+        raise FileNotFoundError(f"ImageNet weights file not found: {imagenet_weights}")
+    inputs = keras.Input(shape=(input_size, input_size, 1), name="crop")
+    rgb = layers.Concatenate(name="grey_to_rgb")([inputs, inputs, inputs])
+    scaled = layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(rgb)  # MobileNetV2 expects [-1, 1]
+    backbone = keras.applications.MobileNetV2(
+        input_tensor=scaled,
+        include_top=False,
+        weights=str(imagenet_weights) if imagenet_weights else None,
+        alpha=alpha,
+    )
+    features = layers.Activation("linear", name=LAST_CONV)(backbone.output)
+    x = layers.GlobalAveragePooling2D()(features)
+    x = layers.Dense(256, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name=name)
