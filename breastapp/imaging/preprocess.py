@@ -178,7 +178,7 @@ def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def chest_wall_side(pixels: np.ndarray, mask: np.ndarray, laterality: str | None = None) -> str:
-    """"left" or "right": the image side the chest wall lies on.
+    """Which image side ("left" or "right") the chest wall lies on.
 
     The breast is widest and most attenuating at the chest wall and tapers to the nipple, so the half
     holding more breast (mask weighted by intensity) is the chest-wall half. The image is trusted over
@@ -260,7 +260,9 @@ def canonicalize_mammogram(
         pixels, mask = pixels[:, ::-1], mask[:, ::-1]
     pixels = np.ascontiguousarray(normalize_contrast(pixels, settings.contrast, mask))
     mask = np.ascontiguousarray(mask)
-    log.debug("canonical mammogram %s -> %s, spacing from %s, flipped=%s", frame.shape, shape, source, flipped)
+    log.debug(
+        "canonical mammogram %s -> %s, spacing from %s, flipped=%s", frame.shape, shape, source, flipped
+    )
     return CanonicalImage(
         pixels=pixels,
         breast_mask=mask,
@@ -274,7 +276,7 @@ def canonicalize_mammogram(
 
 
 def canonicalize_ultrasound(frame: Frame, size: int = 128, contrast: str = "none") -> CanonicalImage:
-    """Resize the whole ultrasound image to size x size (the BUSI U-Net's input); nothing is masked or flipped.
+    """Resize the whole ultrasound image to size x size (the BUSI U-Net input); no mask, no flip.
 
     The aspect ratio is not kept, as in the BUSI paper; `to_original` undoes each axis separately.
     """
