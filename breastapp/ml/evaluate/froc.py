@@ -1,0 +1,92 @@
+"""Lesion-level detection: candidates from a probability map, hits, and the FROC curve.
+
+Candidates: the connected components of the probability map above `candidate_threshold`; each one's
+score is its highest probability. Sweeping a score threshold over the candidates traces the FROC.
+
+Hit definition (documented in docs/TRAINING.md): a candidate detects a ground-truth lesion when the
+candidate's centroid lies inside the lesion mask, or the lesion's centroid lies inside the candidate.
+mini-MIAS lesions are circles that enclose the abnormality, so centre-in-region is the fair test;
+a pixel-overlap rule would reward smearing probability over large areas. A lesion counts once;
+further candidates on an already-detected lesion are neither hits nor false positives (the
+convention of most FROC studies); every other candidate is a false positive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .segmentation import components
+
+FPPI_POINTS = (0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    score: float
+    mask: np.ndarray  # bool
+
+
+def candidates(probability: np.ndarray, candidate_threshold: float = 0.1) -> list[Candidate]:
+    """Connected regions of `probability > candidate_threshold`, scored by their maximum."""
+    return [
+        Candidate(float(probability[part].max()), part)
+        for part in components(probability > candidate_threshold)
+    ]
+
+
+def _centroid(mask: np.ndarray) -> tuple[int, int]:
+    rows, cols = np.nonzero(mask)
+    return int(round(rows.mean())), int(round(cols.mean()))
+
+
+def hits(candidate: np.ndarray, lesion: np.ndarray) -> bool:
+    """The hit rule of the module docstring."""
+    row, col = _centroid(candidate)
+    if lesion[row, col]:
+        return True
+    row, col = _centroid(lesion)
+    return bool(candidate[row, col])
+
+
+def match_image(found: list[Candidate], lesions: list[np.ndarray]) -> list[tuple[float, int | None]]:
+    """(score, index of the lesion it detects or None for a false positive) per candidate."""
+    matched = []
+    for candidate in found:
+        target = next((i for i, lesion in enumerate(lesions) if hits(candidate.mask, lesion)), None)
+        matched.append((candidate.score, target))
+    return matched
+
+
+def froc_curve(per_image: list[list[tuple[float, int | None]]], lesion_counts: list[int]) -> dict:
+    """FROC over images: arrays `fppi`, `sensitivity`, `thresholds` (one point per distinct score).
+
+    per_image[i] is `match_image`'s output for image i; lesion_counts[i] its number of lesions.
+    """
+    n_images, n_lesions = len(per_image), int(sum(lesion_counts))
+    events = [(score, image, lesion) for image, matched in enumerate(per_image) for score, lesion in matched]
+    events.sort(key=lambda event: -event[0])
+    detected: set[tuple[int, int]] = set()
+    false_positives = 0
+    fppi, sensitivity, thresholds = [0.0], [0.0], [float("inf")]
+    for index, (score, image, lesion) in enumerate(events):
+        if lesion is None:
+            false_positives += 1
+        else:
+            detected.add((image, lesion))
+        last_of_score = index + 1 == len(events) or events[index + 1][0] != score
+        if last_of_score:
+            fppi.append(false_positives / max(n_images, 1))
+            sensitivity.append(len(detected) / n_lesions if n_lesions else 0.0)
+            thresholds.append(score)
+    return {"fppi": np.array(fppi), "sensitivity": np.array(sensitivity), "thresholds": np.array(thresholds)}
+
+
+def sensitivity_at(curve: dict, fppi_points=FPPI_POINTS) -> dict[float, float]:
+    """Highest sensitivity reached with at most each given number of false positives per image."""
+    result = {}
+    for point in fppi_points:
+        allowed = curve["fppi"] <= point + 1e-12
+        result[point] = float(curve["sensitivity"][allowed].max()) if allowed.any() else 0.0
+    return result
