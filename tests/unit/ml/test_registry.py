@@ -1,0 +1,90 @@
+"""Weights on disk: round trip, hash verification, clear refusals, initialised weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from breastapp.ml.architectures import build
+from breastapp.ml.registry import (
+    SHIPPED_NAMES,
+    WeightsError,
+    clear_cache,
+    file_sha256,
+    load_weights,
+    save_weights,
+    weights_paths,
+)
+
+CARD = {
+    "architecture": "cnn_classifier",
+    "role": "classification",
+    "modality": "MG",
+    "input": {"size": 32, "channels": 1, "contrast": "hist_eq"},
+    "thresholds": {"malignancy": 0.5},
+    "classes": ["benign", "malignant"],
+}
+
+
+@pytest.fixture()
+def saved(tmp_path):
+    model = build("cnn_classifier", input_size=32, n_classes=2)
+    info = save_weights(model, CARD, tmp_path, "tiny")
+    clear_cache()
+    return tmp_path, model, info
+
+
+def test_round_trip_gives_the_same_predictions_and_identity(saved):
+    models_dir, model, info = saved
+    loaded = load_weights(models_dir, "tiny")
+    crops = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
+    np.testing.assert_allclose(loaded.model(crops), model(crops), atol=1e-6)
+    keras_path, json_path, md_path = weights_paths(models_dir, "tiny")
+    assert info.sha256 == file_sha256(keras_path) == loaded.info.sha256
+    assert (loaded.info.name, loaded.info.architecture, loaded.info.role) == (
+        "tiny",
+        "cnn_classifier",
+        "classification",
+    )
+    card = json.loads(json_path.read_text())
+    assert card["trained"] is True and card["created_at"] and card["machine"]
+    assert info.sha256 in md_path.read_text()
+
+
+def test_loading_is_cached_per_process(saved):
+    models_dir, _, _ = saved
+    assert load_weights(models_dir, "tiny") is load_weights(models_dir, "tiny")
+
+
+def test_a_changed_file_is_refused(saved):
+    models_dir, _, _ = saved
+    keras_path, _, _ = weights_paths(models_dir, "tiny")
+    with open(keras_path, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(WeightsError, match="does not match its model card"):
+        load_weights(models_dir, "tiny")
+
+
+def test_a_missing_file_names_the_file_and_the_fix(tmp_path):
+    with pytest.raises(WeightsError, match="absent.keras is missing.*retrain-all"):
+        load_weights(tmp_path, "absent")
+
+
+def test_a_card_without_required_keys_is_refused(saved):
+    models_dir, _, _ = saved
+    _, json_path, _ = weights_paths(models_dir, "tiny")
+    card = json.loads(json_path.read_text())
+    del card["thresholds"], card["role"]
+    json_path.write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="lacks required keys: role, thresholds"):
+        load_weights(models_dir, "tiny")
+
+
+def test_initialised_weights_cover_every_shipped_name(initialised_models):
+    for name in SHIPPED_NAMES:
+        loaded = load_weights(initialised_models, name)
+        assert loaded.card["trained"] is False
+        assert loaded.card["modality"] in ("MG", "US")
+        assert loaded.info.sha256 == file_sha256(weights_paths(initialised_models, name)[0])
