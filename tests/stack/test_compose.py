@@ -46,7 +46,8 @@ def test_app_services_share_one_image_and_pick_their_role(compose, service):
     assert spec["image"] == compose["services"]["web"]["image"]
     assert spec["build"]["context"] == "."
     assert spec["command"] == [service]  # the role docker/entrypoint.sh dispatches on
-    assert re.search(rf"^\s+{service}\)$", ENTRYPOINT.read_text(), re.MULTILINE), f"entrypoint lacks {service}"
+    role_case = re.compile(rf"^\s+{service}\)$", re.MULTILINE)
+    assert role_case.search(ENTRYPOINT.read_text()), f"docker/entrypoint.sh has no {service} role"
 
 
 def test_web_and_worker_wait_for_the_one_shot_migration(compose):
@@ -75,7 +76,7 @@ def test_worker_stop_grace_outlasts_the_hard_time_limit(compose):
 
 
 def test_app_config_accepts_the_compose_environment_and_outlasts_jobs_on_redis(compose, tmp_path):
-    """The app's own config reader, fed the worker's environment: Redis redelivers only after the hard limit."""
+    """The app's own config reader, fed the worker's environment: Redis redelivers after the hard limit."""
     config = build_config(tmp_path, environ=env_of(compose, "worker"))
     assert config["ENV_NAME"] == "production"
     assert config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")

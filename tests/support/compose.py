@@ -52,7 +52,9 @@ def interpolate(value: str, environment: Mapping[str, str]) -> str:
     return _VARIABLE.sub(substitute, value)
 
 
-def service_environment(compose: dict[str, Any], service: str, environment: Mapping[str, str]) -> dict[str, str]:
+def service_environment(
+    compose: dict[str, Any], service: str, environment: Mapping[str, str]
+) -> dict[str, str]:
     """The service's `environment:` as compose would pass it to the container."""
     raw = compose["services"][service].get("environment") or {}
     if isinstance(raw, list):  # the `- KEY=value` form
