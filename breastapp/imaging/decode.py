@@ -69,8 +69,13 @@ def decode(
             )
         default_modality = "MG" if source_format == sniff.PNG else "US"
         return decode_raster(
-            data, source_format, limits, modality=modality or default_modality, view=view,
-            laterality=laterality, spacing_mm=spacing_mm,
+            data,
+            source_format,
+            limits,
+            modality=modality or default_modality,
+            view=view,
+            laterality=laterality,
+            spacing_mm=spacing_mm,
         )
     except ImagingError:
         raise
@@ -78,9 +83,7 @@ def decode(
         raise DecompressionBomb("Decoding this image ran out of memory.") from None
     except Exception as exc:  # the translator: no library exception escapes
         log.warning("unexpected %s while decoding a %s upload: %s", type(exc).__name__, source_format, exc)
-        raise CorruptFile(
-            f"This {source_format} file is damaged or malformed and cannot be read."
-        ) from None
+        raise CorruptFile(f"This {source_format} file is damaged or malformed and cannot be read.") from None
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
@@ -130,5 +133,6 @@ def _read_source(source: bytes | str | os.PathLike, limits: DecodeLimits) -> byt
 
 def _file_too_large(size: int, limits: DecodeLimits) -> ImageTooLarge:
     return ImageTooLarge(
-        f"This file is {size / 2**20:.0f} MiB, more than the {limits.max_file_bytes / 2**20:.0f} MiB accepted."
+        f"This file is {size / 2**20:.0f} MiB, "
+        f"more than the {limits.max_file_bytes / 2**20:.0f} MiB accepted."
     )

@@ -108,7 +108,9 @@ def resolve_modality(ds: Dataset, caller_modality: str | None) -> tuple[str, str
     if sop_class in _MAMMOGRAPHY_SOP_CLASSES:
         return "MG", "mammography SOP class"
     if stored in XRAY_PROJECTION_MODALITIES and (body_part == "BREAST" or caller_modality == "MG"):
-        reason = "breast X-ray (body part BREAST)" if body_part == "BREAST" else "breast X-ray (chosen by user)"
+        reason = (
+            "breast X-ray (body part BREAST)" if body_part == "BREAST" else "breast X-ray (chosen by user)"
+        )
         return "MG", reason
     if not stored and caller_modality in ("MG", "US"):
         return caller_modality, "chosen by user (file gives no modality)"
@@ -127,9 +129,7 @@ def _modality_refusal(stored: str, body_part: str) -> str:
             f"This is an X-ray ({stored}) image{part}, not marked as a breast image. "
             "If it is a mammogram, upload it again with modality MG."
         )
-    return (
-        f"This is a {stored} image; only mammography (MG) and breast ultrasound (US) can be analysed."
-    )
+    return f"This is a {stored} image; only mammography (MG) and breast ultrasound (US) can be analysed."
 
 
 def read_spacing(ds: Dataset, caller_spacing_mm: float | None) -> tuple[tuple[float, float] | None, str]:

@@ -272,7 +272,9 @@ def _has_voi_lut(ds: Dataset) -> bool:
 def to_grey(ds: Dataset, raw: np.ndarray) -> tuple[np.ndarray, dict]:
     """Stored greyscale values to display-ready float32 [0, 1] (0 = black) and the steps applied."""
     if raw.ndim != 2 or raw.dtype.kind not in "ui" or raw.dtype.itemsize > 2:
-        raise UnsupportedBitDepth(f"Decoded pixel array of type {raw.dtype} and shape {raw.shape} is not supported.")
+        raise UnsupportedBitDepth(
+            f"Decoded pixel array of type {raw.dtype} and shape {raw.shape} is not supported."
+        )
     table, steps = grey_lookup_table(ds, raw)
     index = raw.view(np.uint8 if raw.dtype.itemsize == 1 else np.uint16)
     return table[index], steps

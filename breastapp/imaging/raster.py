@@ -40,8 +40,9 @@ _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 3, "LA": 2, "PA": 4, "I;16": 2, "I;16B"
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 
 
-def decode_raster(data: bytes, source_format: str, limits, *, modality: str, view=None, laterality=None,
-                  spacing_mm=None) -> Frame:
+def decode_raster(
+    data: bytes, source_format: str, limits, *, modality: str, view=None, laterality=None, spacing_mm=None
+) -> Frame:
     """PNG or JPEG bytes to a Frame; `modality` is already resolved (caller's choice or the default)."""
     with _open_image(data) as image:
         _check_declared_size(image, limits)
@@ -133,7 +134,11 @@ def grey_from_rgb(rgb: np.ndarray, modality: str) -> tuple[np.ndarray, dict]:
     if coloured_fraction > MAX_COLOURED_FRACTION.get(modality, 0.0):
         raise ColourImage(
             f"This is a colour image ({coloured_fraction:.0%} of pixels coloured); "
-            + ("mammograms must be greyscale." if modality == "MG" else "only greyscale ultrasound can be analysed.")
+            + (
+                "mammograms must be greyscale."
+                if modality == "MG"
+                else "only greyscale ultrasound can be analysed."
+            )
         )
     grey = np.zeros(channels.shape[:2], dtype=np.float32)
     for band, weight in enumerate(_LUMA_WEIGHTS):
