@@ -65,7 +65,7 @@ def test_worker_reserves_an_nvidia_gpu_and_runs_one_job_at_a_time(compose):
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert any(device["driver"] == "nvidia" and "gpu" in device["capabilities"] for device in devices)
     assert env_of(compose, "worker").get("WORKER_CONCURRENCY", "1") == "1"
-    assert "--concurrency \"${WORKER_CONCURRENCY:-1}\"" in ENTRYPOINT.read_text()
+    assert '--concurrency "${WORKER_CONCURRENCY:-1}"' in ENTRYPOINT.read_text()
     assert "--prefetch-multiplier 1" in ENTRYPOINT.read_text()
 
 
