@@ -38,6 +38,8 @@ HEURISTIC_SPACING_RANGE_MM = (0.05, 0.2)
 # The mask is computed on a copy whose long side is at most this many pixels (~0.6 mm at 0.2 mm working
 # spacing on a full film): plenty for a breast outline, and it keeps thresholding and morphology cheap.
 MASK_WORK_LONG_SIDE = 384
+# Opening kernel (pixels of that copy, ~9 mm) that separates the breast's body from thin film-edge strips.
+MASK_BODY_KERNEL = 15
 # When the left/right mass balance differs by less than this fraction, the image alone cannot say where
 # the chest wall is and the DICOM laterality decides.
 FLIP_AMBIGUITY = 0.1
@@ -129,14 +131,42 @@ def breast_mask(pixels: np.ndarray) -> np.ndarray:
         return np.zeros(pixels.shape, dtype=bool)
     small = _shrink_for_mask(pixels)
     small_u8 = cv2.GaussianBlur(_to_uint8(small), (5, 5), 0)
-    _, binary = cv2.threshold(small_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    # Opening first cuts thin bridges between a label and the breast before the largest component is chosen.
-    binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
+    binary = _threshold_breast(small_u8)
+    binary = _drop_thin_attachments(binary)
     binary = _fill_largest_component(binary)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
     full = cv2.resize(binary, (pixels.shape[1], pixels.shape[0]), interpolation=cv2.INTER_LINEAR)
     return full >= 128
+
+
+def _threshold_breast(image_u8: np.ndarray) -> np.ndarray:
+    """Foreground above a level halfway between the background's typical grey and Otsu's threshold.
+
+    Otsu alone splits the dense tissue from everything else and loses the darker fatty rim inside the
+    skin line; halfway down towards the background keeps that rim and stays clear of scanner noise.
+    """
+    otsu, _ = cv2.threshold(image_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    below = image_u8[image_u8 <= otsu]
+    background = float(np.median(below)) if below.size else 0.0
+    level = background + 0.5 * (otsu - background)
+    return np.where(image_u8 > level, 255, 0).astype(np.uint8)
+
+
+def _drop_thin_attachments(binary: np.ndarray) -> np.ndarray:
+    """Cut off thin bright structures touching the breast: film-edge strips, ruler marks, label bridges.
+
+    A wide opening (about 9 mm) keeps only the breast's body; the thresholded pixels within one kernel
+    of that body are then taken back, so the skin line keeps its detail while a strip along the film's
+    edge survives only where it touches the breast.
+    """
+    size = MASK_BODY_KERNEL
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    body = cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
+    if not body.any():  # a tiny or thin image: nothing survives the wide opening, keep the threshold
+        return cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    body = _fill_largest_component(body)
+    return cv2.bitwise_and(binary, cv2.dilate(body, kernel))
 
 
 def _shrink_for_mask(pixels: np.ndarray) -> np.ndarray:
