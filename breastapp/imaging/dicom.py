@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
 
 from breastapp.imaging import dicom_meta, dicom_pixels
-from breastapp.imaging.errors import CorruptFile, DecompressionBomb
+from breastapp.imaging.errors import CorruptFile, DecompressionBomb, TruncatedPixelData
 from breastapp.imaging.frame import Frame
 from breastapp.imaging.raster import grey_from_rgb
 from breastapp.imaging.sniff import DICOM_PREAMBLE_LENGTH, has_dicom_preamble
@@ -30,6 +30,12 @@ _INFLATE_CHUNK = 1 << 20  # compressed bytes fed to zlib per step
 def decode_dicom(data: bytes, limits, *, modality=None, view=None, laterality=None, spacing_mm=None) -> Frame:
     """One DICOM file's bytes to a Frame; raises only ImagingError subclasses (via decode's translator)."""
     ds = read_dicom(data, limits)
+    if "PixelData" not in ds and _mentions_pixel_data_tag(data):
+        # pydicom drops an encapsulated Pixel Data element whose fragments run past the end of the file.
+        raise TruncatedPixelData(
+            "The image data in this DICOM file is incomplete; "
+            "the file was probably cut short during transfer."
+        )
     dicom_pixels.check_has_pixels(ds)
     frame_modality, modality_reason = dicom_meta.resolve_modality(ds, modality)
     dicom_pixels.check_pixel_module(ds, limits, allow_colour=frame_modality == "US")
@@ -55,6 +61,11 @@ def decode_dicom(data: bytes, limits, *, modality=None, view=None, laterality=No
         manufacturer=str(ds.get("Manufacturer", "") or "").strip() or None,
         metadata=metadata,
     )
+
+
+def _mentions_pixel_data_tag(data: bytes) -> bool:
+    """True when the bytes contain the (7FE0,0010) tag in either byte order (deflated files excepted)."""
+    return b"\xe0\x7f\x10\x00" in data or b"\x7f\xe0\x00\x10" in data
 
 
 def _display_pixels(ds: Dataset, raw: np.ndarray, modality: str) -> tuple[np.ndarray, dict]:

@@ -80,7 +80,9 @@ def check_has_pixels(ds: Dataset) -> None:
         raise NoPixelData(f"This DICOM file holds an encapsulated document ({kind}), not an image.")
     if "ContentSequence" in ds or str(ds.get("Modality", "")) == "SR":
         raise NoPixelData("This DICOM file is a structured report (text), not an image.")
-    raise NoPixelData("This DICOM file contains no image (no pixel data).")
+    raise NoPixelData(
+        "This DICOM file contains no image (no pixel data). If it should hold one, it may be incomplete."
+    )
 
 
 def _check_photometric(ds: Dataset, allow_colour: bool) -> None:
