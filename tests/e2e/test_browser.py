@@ -42,7 +42,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield chromium
         finally:
@@ -58,13 +60,6 @@ def page(browser, compose_stack):
         yield page
     finally:
         context.close()
-
-
-def overlay_loaded(page) -> bool:
-    return page.evaluate(
-        "() => { const image = document.querySelector('#viewer-image');"
-        " return !!image && image.complete && image.naturalWidth > 0; }"
-    )
 
 
 def test_radiologist_uploads_a_mammogram_and_reads_the_result(page, compose_stack, shared_data, output_dir):
@@ -103,4 +98,3 @@ def test_radiologist_uploads_a_mammogram_and_reads_the_result(page, compose_stac
         "() => { const image = document.querySelector('#viewer-image');"
         " return image.src.endsWith('heatmap.png') && image.complete && image.naturalWidth > 0; }"
     )
-    assert overlay_loaded(page)
