@@ -1,0 +1,53 @@
+"""Flask-WTF forms: every form carries a CSRF token."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from breastapp.constants import MODALITIES, VIEWS
+from breastapp.orm import ROLES
+
+
+class LoginForm(FlaskForm):
+    login = StringField("E-mail or user name", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+class LogoutForm(FlaskForm):
+    """Empty: logout is a POST carrying the CSRF token, so another site cannot log a user out."""
+
+
+class UploadForm(FlaskForm):
+    """The files themselves are read from request.files (several per field); this form checks the rest."""
+
+    label = StringField(
+        "Study label (optional — never a patient name or identifier)",
+        validators=[Optional(), Length(max=120)],
+    )
+    modality = SelectField(
+        "Modality for PNG/JPEG",
+        choices=[("", "Decide from the file")] + [(m, m) for m in MODALITIES],
+        validators=[Optional()],
+    )
+    view = SelectField("View", choices=[("", "Unknown")] + [(v, v) for v in VIEWS], validators=[Optional()])
+    laterality = SelectField(
+        "Laterality", choices=[("", "Unknown"), ("L", "Left"), ("R", "Right")], validators=[Optional()]
+    )
+
+
+class CreateUserForm(FlaskForm):
+    email = EmailField(
+        "E-mail",
+        validators=[
+            DataRequired(),
+            Regexp(r"^[^@\s]+@[^@\s]+$", message="not an e-mail address"),
+            Length(max=254),
+        ],
+    )
+    username = StringField("User name", validators=[DataRequired(), Length(min=2, max=64)])
+    role = SelectField("Role", choices=[(r, r) for r in ROLES])
+    password = PasswordField(
+        "Password (leave empty to generate one)", validators=[Optional(), Length(min=12, max=256)]
+    )
