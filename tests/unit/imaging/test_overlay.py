@@ -19,6 +19,7 @@ from breastapp.imaging.overlay import (
     render_heatmap,
     render_mask,
     render_original,
+    render_outputs,
     render_overlay,
     scale_box,
 )
@@ -47,10 +48,10 @@ def grey_frame(rows=300, cols=200, level=0.5) -> Frame:
     return Frame(pixels=np.full((rows, cols), level, np.float32), modality="MG", source_format="PNG")
 
 
-def test_original_keeps_size_and_grey_values_away_from_the_banner():
+def test_original_is_a_grey_png_keeping_size_and_values_away_from_the_banner():
     image = decode_rgb(render_original(grey_frame()))
-    assert image.shape == (300, 200, 3)
-    assert tuple(image[150, 100]) == (128, 128, 128)
+    assert image.shape == (300, 200), "a grey image stays single-channel (a third of the bytes)"
+    assert image[150, 100] == 128
 
 
 def test_banner_is_burned_into_the_darkest_corner():
@@ -58,6 +59,7 @@ def test_banner_is_burned_into_the_darkest_corner():
     pixels[-60:, -300:] = 0.0  # dark bottom-right corner: background, where the banner belongs
     image = decode_rgb(render_original(Frame(pixels=pixels, modality="MG", source_format="PNG")))
     corner = image[-60:, -300:]
+    assert image.ndim == 2
     assert (corner > 200).any(), "white banner text appears in the dark corner"
     assert (image[:40, :300] == 204).all(), "the bright top-left corner is left alone"
 
@@ -138,3 +140,26 @@ def test_comparison_colours_true_false_positives_and_negatives():
 )
 def test_scale_box_scales_and_clips(box, factor, expected):
     assert scale_box(box, factor, (300, 200)) == expected
+
+
+def test_render_outputs_gives_the_same_pictures_as_the_single_renderers():
+    pixels = np.random.default_rng(3).random((600, 500), dtype=np.float32)
+    frame = Frame(pixels=pixels, modality="MG", source_format="PNG")
+    lesions = [FakeLesion(1, (100, 100, 200, 220), "malignant", 0.7)]
+    prob = np.zeros((600, 500), np.float32)
+    prob[100:200, 100:220] = 0.8
+    mask = prob > 0.5
+
+    outputs = render_outputs(frame, lesions, prob, mask, lesion_mask=mask, max_side=400)
+
+    assert set(outputs) == {"original.png", "overlay.png", "heatmap.png", "mask.png"}
+    singles = {
+        "original.png": render_original(frame, max_side=400),
+        "overlay.png": render_overlay(frame, lesions, lesion_mask=mask, max_side=400),
+        "heatmap.png": render_heatmap(frame, prob, max_side=400),
+        "mask.png": render_mask(mask),
+    }
+    for name, png in singles.items():
+        np.testing.assert_array_equal(decode_rgb(outputs[name]), decode_rgb(png), err_msg=name)
+    assert decode_rgb(outputs["overlay.png"]).shape == (400, round(500 * 400 / 600), 3)
+    assert decode_rgb(outputs["mask.png"]).shape == (600, 500), "the mask keeps the original size"
