@@ -1,0 +1,322 @@
+"""preprocess -> segment -> lesions -> classify -> verdict, for one decoded image (no drawing, no I/O).
+
+Mammography: canonical form at the segmentation card's spacing and contrast, sliding-window U-Net
+(optionally an ensemble of several weights and a mirrored second pass), connected components mapped
+back to the uploaded pixels, then the lesion classifier on a crop around each component.
+Ultrasound (the BUSI recipe): the whole image resized to the card's size, one U-Net pass for the
+lesion outline, and a benign / malignant / normal classifier on the whole image.
+
+Every threshold comes from the weights' model cards, so retrained weights bring their own operating
+points. `PipelineOutput` keeps the maps and crops the engine draws and explains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from breastapp.constants import VERDICT_BENIGN, VERDICT_MALIGNANT, VERDICT_NO_LESION, VERDICT_NORMAL
+from breastapp.imaging.frame import Frame
+from breastapp.imaging.preprocess import (
+    CanonicalImage,
+    PreprocessSettings,
+    canonicalize_mammogram,
+    canonicalize_ultrasound,
+    map_to_original,
+    resize,
+)
+from breastapp.ml.lesions import Region, canonical_box, find_regions, lesion_crop
+from breastapp.ml.registry import LoadedWeights
+from breastapp.ml.result import AnalysisResult, Lesion
+from breastapp.ml.sliding_window import TileSettings, sliding_window_predict
+
+DEFAULT_CROP_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class PipelineOutput:
+    """The result plus the arrays behind it (original-size maps, classifier inputs for saliency)."""
+
+    result: AnalysisResult
+    prob_map: np.ndarray  # float32, original (rows, cols)
+    lesion_mask: np.ndarray  # bool, original (rows, cols)
+    classifier_inputs: tuple[np.ndarray, ...]  # per lesion in index order (MG) or the whole image (US)
+    tiles_run: int = 0
+
+
+@dataclass
+class _Stopwatch:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        yield
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+
+
+# ----------------------------------------------------------------------------------------- mammography
+
+
+def analyze_mammogram(
+    frame: Frame,
+    segmenters: Sequence[LoadedWeights],
+    classifier: LoadedWeights,
+    tiles: TileSettings,
+    *,
+    flip_tta: bool = False,
+    spacing_mm: float | None = None,
+) -> PipelineOutput:
+    """Lesions, their malignancy and the image verdict for one mammogram."""
+    clock = _Stopwatch()
+    seg_card = segmenters[0].card
+    with clock.stage("preprocess"):
+        canon = canonicalize_mammogram(frame, mammogram_settings(seg_card, segmenters), spacing_mm=spacing_mm)
+    with clock.stage("segment"):
+        prob, tiles_run = _ensemble_map(segmenters, canon, tiles, flip_tta)
+        spacing = original_spacing_mm(frame, canon)
+        regions, kept = find_regions(prob, canon, spacing_mm=spacing, **region_limits(seg_card))
+    with clock.stage("classify"):
+        cls_canon = canon
+        if _input_spec(classifier.card) != _input_spec(seg_card):
+            cls_canon = canonicalize_mammogram(
+                frame, mammogram_settings(classifier.card), spacing_mm=spacing_mm
+            )
+        crops = [_crop_for(region, canon, cls_canon, classifier.card) for region in regions]
+        class_probs = predict_classes(classifier, crops)
+    with clock.stage("segment"):  # mapping the maps back is part of segmenting
+        prob_original = map_to_original(canon, prob)
+        mask_original = map_to_original(canon, kept)
+    lesions, order = _mammogram_lesions(regions, class_probs, classifier.card)
+    malignancy = max((lesion.malignancy_prob for lesion in lesions), default=0.0)
+    result = _result(
+        frame, canon, lesions, mammogram_verdict(lesions), malignancy, segmenters, classifier, clock
+    )
+    return PipelineOutput(result, prob_original, mask_original, tuple(crops[i] for i in order), tiles_run)
+
+
+def mammogram_settings(card: dict, ensemble: Sequence[LoadedWeights] = ()) -> PreprocessSettings:
+    """The canonical form a card's network was trained on; every ensemble member must agree on it."""
+    spec = _input_spec(card)
+    for member in ensemble:
+        if _input_spec(member.card) != spec:
+            other = _input_spec(member.card)
+            raise ValueError(f"ensemble members disagree on input: {member.info.name} {other} vs {spec}")
+    return PreprocessSettings(target_spacing_mm=spec[0], contrast=spec[1])
+
+
+def _input_spec(card: dict) -> tuple[float, str]:
+    spec = card.get("input") or {}
+    return float(spec.get("spacing_mm") or 0.2), str(spec.get("contrast") or "none")
+
+
+def _ensemble_map(segmenters, canon: CanonicalImage, tiles: TileSettings, flip_tta: bool):
+    """Mean probability map over the ensemble (and over the mirrored pass when flip_tta)."""
+    total = np.zeros(canon.shape, dtype=np.float32)
+    passes, tiles_run = 0, 0
+    views = [False, True] if flip_tta else [False]
+    for weights in segmenters:
+        for mirrored in views:
+            pixels, mask, box = (
+                _mirror(canon) if mirrored else (canon.pixels, canon.breast_mask, canon.breast_box)
+            )
+            prob, count = sliding_window_predict(weights.model, pixels, tiles, mask=mask, box=box)
+            total += prob[:, ::-1] if mirrored else prob
+            passes, tiles_run = passes + 1, tiles_run + count
+    return total / passes, tiles_run
+
+
+def _mirror(canon: CanonicalImage):
+    cols = canon.shape[1]
+    row0, col0, row1, col1 = canon.breast_box
+    box = (row0, cols - col1, row1, cols - col0)
+    return np.ascontiguousarray(canon.pixels[:, ::-1]), canon.breast_mask[:, ::-1], box
+
+
+def original_spacing_mm(frame: Frame, canon: CanonicalImage) -> tuple[float, float] | None:
+    """The uploaded pixels' spacing: from the file, or implied by a known canonical spacing."""
+    if frame.spacing_mm is not None and all(s and s > 0 for s in frame.spacing_mm):
+        return float(frame.spacing_mm[0]), float(frame.spacing_mm[1])
+    if canon.spacing_mm is None or frame.modality != "MG":
+        return None
+    (canon_rows, canon_cols), (rows, cols) = canon.shape, canon.original_shape
+    return canon.spacing_mm * canon_rows / rows, canon.spacing_mm * canon_cols / cols
+
+
+def region_limits(card: dict) -> dict:
+    """find_regions' thresholds from a segmentation card."""
+    thresholds = card["thresholds"]
+    return {
+        "threshold": float(thresholds.get("segmentation", 0.5)),
+        "min_area_mm2": float(thresholds.get("min_lesion_area_mm2", 0.0)),
+        "min_area_px": int(thresholds.get("min_lesion_area_px", 1)),
+    }
+
+
+def _crop_for(region: Region, canon: CanonicalImage, cls_canon: CanonicalImage, card: dict) -> np.ndarray:
+    box = region.canon_box if cls_canon is canon else canonical_box(cls_canon, region.box)
+    spec = card["input"]
+    margin = spec.get("crop_margin")
+    return lesion_crop(
+        cls_canon.pixels, box, DEFAULT_CROP_MARGIN if margin is None else float(margin), int(spec["size"])
+    )
+
+
+def predict_classes(classifier: LoadedWeights, images: Sequence[np.ndarray]) -> np.ndarray:
+    """(n, classes) probabilities for classifier inputs, in one batched call."""
+    n_classes = len(classifier.card.get("classes") or []) or int(classifier.model.output_shape[-1])
+    if not images:
+        return np.zeros((0, n_classes), dtype=np.float32)
+    batch = np.stack(images).astype(np.float32)[..., None]
+    return np.asarray(classifier.model(batch, training=False), dtype=np.float32)
+
+
+def malignant_index(card: dict) -> int:
+    classes = list(card.get("classes") or [])
+    if "malignant" not in classes:
+        raise ValueError(f"classifier {card.get('name')} has no 'malignant' class: {classes}")
+    return classes.index("malignant")
+
+
+def _mammogram_lesions(regions: list[Region], class_probs: np.ndarray, card: dict):
+    """Lesions ordered by malignancy then size (index 1 = most suspicious), and that order."""
+    malignant = malignant_index(card)
+    threshold = float(card["thresholds"].get("malignancy", 0.5))
+    order = sorted(range(len(regions)), key=lambda i: (-class_probs[i, malignant], -regions[i].area_px))
+    lesions = tuple(
+        _lesion(n + 1, regions[i], class_probs[i], card["classes"], malignant, threshold)
+        for n, i in enumerate(order)
+    )
+    return lesions, order
+
+
+def _lesion(index: int, region: Region, probs, classes, malignant: int, threshold: float) -> Lesion:
+    prob = float(probs[malignant])
+    return Lesion(
+        index=index,
+        box=region.box,
+        centroid=region.centroid,
+        area_px=region.area_px,
+        area_mm2=region.area_mm2,
+        max_diameter_mm=region.max_diameter_mm,
+        seg_prob_max=region.seg_prob_max,
+        seg_prob_mean=region.seg_prob_mean,
+        malignancy_prob=prob,
+        label="malignant" if prob >= threshold else "benign",
+        class_probs={name: float(p) for name, p in zip(classes, probs, strict=True)},
+    )
+
+
+def mammogram_verdict(lesions: Sequence[Lesion]) -> str:
+    if not lesions:
+        return VERDICT_NO_LESION
+    return VERDICT_MALIGNANT if any(lesion.label == "malignant" for lesion in lesions) else VERDICT_BENIGN
+
+
+# ------------------------------------------------------------------------------------------ ultrasound
+
+
+def analyze_ultrasound(
+    frame: Frame, segmenter: LoadedWeights, classifier: LoadedWeights, *, flip_tta: bool = False
+) -> PipelineOutput:
+    """Lesion outline from the whole-image U-Net, verdict from the whole-image classifier."""
+    clock = _Stopwatch()
+    seg_spec = segmenter.card["input"]
+    with clock.stage("preprocess"):
+        canon = canonicalize_ultrasound(
+            frame, int(seg_spec.get("size") or 128), seg_spec.get("contrast", "none")
+        )
+    with clock.stage("segment"):
+        prob = _whole_image_map(segmenter.model, canon.pixels, flip_tta)
+        spacing = original_spacing_mm(frame, canon)
+        regions, kept = find_regions(prob, canon, spacing_mm=spacing, **region_limits(segmenter.card))
+    with clock.stage("classify"):
+        cls_input = _ultrasound_classifier_input(
+            frame, canon, seg_spec.get("contrast", "none"), classifier.card
+        )
+        probs = predict_classes(classifier, [cls_input])[0]
+    with clock.stage("segment"):  # mapping the maps back is part of segmenting
+        prob_original = map_to_original(canon, prob)
+        mask_original = map_to_original(canon, kept)
+    classes = list(classifier.card["classes"])
+    malignant = malignant_index(classifier.card)
+    threshold = float(classifier.card["thresholds"].get("malignancy", 0.5))
+    lesions = tuple(
+        _lesion(n + 1, region, probs, classes, malignant, threshold) for n, region in enumerate(regions)
+    )
+    verdict = ultrasound_verdict(probs, classes, threshold, has_lesion=bool(lesions))
+    result = _result(
+        frame,
+        canon,
+        lesions,
+        verdict,
+        float(probs[malignant]),
+        [segmenter],
+        classifier,
+        clock,
+        class_probs={name: float(p) for name, p in zip(classes, probs, strict=True)},
+    )
+    return PipelineOutput(result, prob_original, mask_original, (cls_input,))
+
+
+def _whole_image_map(model, pixels: np.ndarray, flip_tta: bool) -> np.ndarray:
+    batch = pixels[None, :, :, None].astype(np.float32)
+    if flip_tta:
+        batch = np.concatenate([batch, batch[:, :, ::-1]])
+    probs = np.asarray(model(batch, training=False))[..., 0]
+    if flip_tta:
+        return (probs[0] + probs[1][:, ::-1]) / 2
+    return probs[0]
+
+
+def _ultrasound_classifier_input(frame: Frame, canon: CanonicalImage, canon_contrast: str, card: dict):
+    """The whole image as the classifier was trained on it (its own size and contrast)."""
+    spec = card["input"]
+    size = int(spec.get("size") or 128)
+    if spec.get("contrast", "none") != canon_contrast:
+        canon = canonicalize_ultrasound(frame, size, spec.get("contrast", "none"))
+    return resize(canon.pixels, (size, size))
+
+
+def ultrasound_verdict(probs, classes: list[str], threshold: float, *, has_lesion: bool) -> str:
+    """Malignant at the card's threshold; normal when nothing was found or the classifier says normal."""
+    if probs[classes.index("malignant")] >= threshold:
+        return VERDICT_MALIGNANT
+    predicted = classes[int(np.argmax(probs))]
+    if not has_lesion or predicted == "normal":
+        return VERDICT_NORMAL
+    return VERDICT_BENIGN
+
+
+# ---------------------------------------------------------------------------------------------- result
+
+
+def _result(frame, canon, lesions, verdict, malignancy, segmenters, classifier, clock, class_probs=None):
+    seg_thresholds = segmenters[0].card["thresholds"]
+    thresholds = {
+        "segmentation": float(seg_thresholds.get("segmentation", 0.5)),
+        "min_lesion_area_mm2": float(seg_thresholds.get("min_lesion_area_mm2", 0.0)),
+        "malignancy": float(classifier.card["thresholds"].get("malignancy", 0.5)),
+    }
+    notes = ()
+    if canon.spacing_mm is None and frame.modality == "MG":
+        notes = ("pixel spacing unknown: estimated from the image size; sizes in mm are not reported",)
+    return AnalysisResult(
+        modality=frame.modality,
+        verdict=verdict,
+        image_malignancy_prob=float(malignancy),
+        lesions=tuple(lesions),
+        image_shape=frame.shape,
+        spacing_mm=original_spacing_mm(frame, canon),
+        laterality=frame.laterality,
+        view=frame.view,
+        weights=tuple(w.info for w in segmenters) + (classifier.info,),
+        timings_s=dict(clock.timings),
+        thresholds=thresholds,
+        class_probs=class_probs or {},
+        notes=notes,
+    )
