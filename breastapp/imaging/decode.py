@@ -81,7 +81,9 @@ def decode(
         raise
     except MemoryError:
         raise DecompressionBomb("Decoding this image ran out of memory.") from None
-    except Exception as exc:  # the translator: no library exception escapes
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # the translator: no library exception escapes (pyo3 panics included)
         log.warning("unexpected %s while decoding a %s upload: %s", type(exc).__name__, source_format, exc)
         raise CorruptFile(f"This {source_format} file is damaged or malformed and cannot be read.") from None
 

@@ -71,8 +71,7 @@ def _mentions_pixel_data_tag(data: bytes) -> bool:
 def _display_pixels(ds: Dataset, raw: np.ndarray, modality: str) -> tuple[np.ndarray, dict]:
     """Greyscale through the LUT pipeline; colour (ultrasound only, already vetted) through luminance."""
     if raw.ndim == 3:
-        scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
-        grey, colour_note = grey_from_rgb(raw.astype(np.float32) / scale, modality)
+        grey, colour_note = grey_from_rgb(raw, modality)
         return grey, {"colour": colour_note}
     return dicom_pixels.to_grey(ds, raw)
 

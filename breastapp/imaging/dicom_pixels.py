@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 GREY_PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2")
 COLOUR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420")
 _SEQUENTIAL_JPEG = (uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit)
+# Never swallowed. Everything else a plugin raises is a damaged stream - including the Rust decoders'
+# pyo3 PanicException, which derives from BaseException rather than Exception.
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def check_pixel_module(ds: Dataset, limits, *, allow_colour: bool) -> None:
@@ -140,7 +143,7 @@ def _check_decoder_available(ds: Dataset) -> None:
             f"This DICOM file is compressed with '{name}', which this installation cannot decode."
         ) from None
     if not decoder.is_available:
-        missing = "; ".join(f"{k}: {', '.join(v)}" for k, v in decoder.missing_dependencies) or "none"
+        missing = "; ".join(decoder.missing_dependencies) or "none"
         log.warning("no decoder plugin for %s (missing: %s)", name, missing)
         raise UnsupportedTransferSyntax(
             f"This DICOM file is compressed with '{name}', but no decoder for it is installed here."
@@ -176,7 +179,9 @@ def decode_stored_values(ds: Dataset) -> np.ndarray:
         return ds.pixel_array
     except MemoryError:
         raise DecompressionBomb("Decoding this image ran out of memory.") from None
-    except Exception as exc:  # plugins raise RuntimeError, ValueError, OSError ... for damaged streams
+    except _FATAL:
+        raise
+    except BaseException as exc:  # plugins raise RuntimeError, ValueError, OSError, Rust panics ...
         log.info("pixel decoding failed: %s", exc)
         raise CorruptFile(
             f"The image data in this DICOM file ({transfer_syntax(ds).name}) is damaged or "

@@ -54,8 +54,15 @@ def synthetic_pixels(rows: int = 48, cols: int = 40, bits_stored: int = 12, sign
     return values.astype(dtype)
 
 
-def make_dataset(pixels: np.ndarray, *, modality: str = "MG", photometric: str = "MONOCHROME2",
-                 bits_stored: int | None = None, sop_class=MAMMOGRAPHY_FOR_PRESENTATION, **tags) -> Dataset:
+def make_dataset(
+    pixels: np.ndarray,
+    *,
+    modality: str = "MG",
+    photometric: str = "MONOCHROME2",
+    bits_stored: int | None = None,
+    sop_class=MAMMOGRAPHY_FOR_PRESENTATION,
+    **tags,
+) -> Dataset:
     """A minimal valid single-frame image data set around `pixels` (2-D grey or (rows, cols, 3) RGB)."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
@@ -91,8 +98,9 @@ def mammogram(bits_stored: int = 12, signed: bool = False, **tags) -> Dataset:
         KVP=28,
     )
     defaults.update(tags)
-    return make_dataset(synthetic_pixels(bits_stored=bits_stored, signed=signed), bits_stored=bits_stored,
-                        **defaults)
+    return make_dataset(
+        synthetic_pixels(bits_stored=bits_stored, signed=signed), bits_stored=bits_stored, **defaults
+    )
 
 
 def to_bytes(ds: Dataset, syntax=uid.ExplicitVRLittleEndian, *, preamble: bool = True) -> bytes:
@@ -106,8 +114,13 @@ def to_bytes(ds: Dataset, syntax=uid.ExplicitVRLittleEndian, *, preamble: bool =
         ds.preamble = None
         del ds.file_meta
     out = io.BytesIO()
-    dcmwrite(out, ds, implicit_vr=syntax == uid.ImplicitVRLittleEndian,
-             little_endian=syntax != uid.ExplicitVRBigEndian, force_encoding=True)
+    dcmwrite(
+        out,
+        ds,
+        implicit_vr=syntax == uid.ImplicitVRLittleEndian,
+        little_endian=syntax != uid.ExplicitVRBigEndian,
+        force_encoding=True,
+    )
     return out.getvalue()
 
 
@@ -203,8 +216,17 @@ def monochrome1_twin(ds: Dataset) -> Dataset:
 
 def structured_report() -> bytes:
     ds = make_dataset(np.zeros((2, 2), np.uint16), modality="SR", sop_class=uid.BasicTextSRStorage)
-    for keyword in ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
-                    "BitsStored", "HighBit", "PixelRepresentation", "PixelData"):
+    for keyword in (
+        "Rows",
+        "Columns",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "PixelData",
+    ):
         delattr(ds, keyword)
     item = Dataset()
     item.ValueType, item.TextValue = "TEXT", "No suspicious findings."
@@ -238,9 +260,14 @@ def rgb_image(modality: str = "MG", coloured: bool = True) -> bytes:
     rgb = np.stack([grey, grey, grey], axis=-1)
     if coloured:
         rgb[..., 0] = 255 - rgb[..., 0]
-    return to_file(make_dataset(rgb, modality=modality, photometric="RGB",
-                                sop_class=uid.UltrasoundImageStorage if modality == "US" else
-                                MAMMOGRAPHY_FOR_PRESENTATION))
+    return to_file(
+        make_dataset(
+            rgb,
+            modality=modality,
+            photometric="RGB",
+            sop_class=uid.UltrasoundImageStorage if modality == "US" else MAMMOGRAPHY_FOR_PRESENTATION,
+        )
+    )
 
 
 def unknown_transfer_syntax(syntax: str = "1.2.3.4.5.6.7") -> bytes:

@@ -80,7 +80,9 @@ def test_negative_rescale_slope_without_window_inverts_the_scale():
     ds = factory.mammogram(bits_stored=12, RescaleSlope=-1, RescaleIntercept=4095)
     frame = decode(factory.to_bytes(ds))
     values = stored_values(ds)
-    np.testing.assert_allclose(frame.pixels, (values.max() - values) / (values.max() - values.min()), atol=1e-6)
+    np.testing.assert_allclose(
+        frame.pixels, (values.max() - values) / (values.max() - values.min()), atol=1e-6
+    )
 
 
 def test_voi_lut_sequence_is_applied_and_preferred_over_a_window():

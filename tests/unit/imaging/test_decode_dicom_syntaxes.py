@@ -24,8 +24,12 @@ def reference():
 
 @pytest.mark.parametrize(
     "syntax",
-    [uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian,
-     uid.DeflatedExplicitVRLittleEndian],
+    [
+        uid.ImplicitVRLittleEndian,
+        uid.ExplicitVRLittleEndian,
+        uid.ExplicitVRBigEndian,
+        uid.DeflatedExplicitVRLittleEndian,
+    ],
 )
 def test_uncompressed_syntaxes_decode_identically(reference, syntax):
     ds, expected = reference
