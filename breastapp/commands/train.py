@@ -1,0 +1,63 @@
+"""`python -m breastapp train NAME`: train one shipped recipe (or a variant) with cross-validation.
+
+Example: `python -m breastapp train us_seg_unet --data ../shared/data --models-dir models --runs runs`.
+`--dataset cbis|folder --data PATH` trains the same recipe on CBIS-DDSM or a user's folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser) -> None:
+    from breastapp.ml.train.recipes import RECIPES
+
+    parser.add_argument("name", choices=sorted(RECIPES), help="which weights to train")
+    parser.add_argument(
+        "--data", type=Path, default=Path("../shared/data"), help="dataset folder (or its parent)"
+    )
+    parser.add_argument(
+        "--dataset", choices=("mias", "busi", "cbis", "folder"), help="default: the recipe's own"
+    )
+    parser.add_argument("--models-dir", type=Path, default=Path("models"), help="where the .keras + card go")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="logs, checkpoints, cache")
+    parser.add_argument("--folds", type=int, help="cross-validation folds (default 5)")
+    parser.add_argument("--cv-epochs", type=int, help="epoch budget per fold")
+    parser.add_argument("--quick", action="store_true", help="a few steps, 2 folds: check the setup only")
+    parser.add_argument("--limit", type=int, help="use only the first N images (smoke runs)")
+
+
+def configured_recipe(args):
+    from breastapp.ml.train.recipes import RECIPES
+    from breastapp.ml.train.runner import quick
+
+    config = RECIPES[args.name]
+    if args.quick:
+        config = quick(config)
+    if args.folds:
+        config = replace(config, folds=args.folds)
+    if args.cv_epochs:
+        config = replace(config, cv_epochs=args.cv_epochs)
+    return config
+
+
+def run(args) -> int:
+    from breastapp.ml.train.runner import train_recipe
+
+    card = train_recipe(
+        args.name,
+        args.data,
+        args.models_dir,
+        args.runs / args.name,
+        config=configured_recipe(args),
+        dataset=args.dataset,
+        limit=args.limit,
+    )
+    logger.info(
+        "%s trained in %.0f s; card written to %s", args.name, card["training_time_s"], args.models_dir
+    )
+    return 0

@@ -1,0 +1,83 @@
+"""Augmentation applied IDENTICALLY to an image and its mask (geometry), and to the image alone
+(noise, intensity): flips, 90-degree rotations, small rotations with translation, Gaussian noise,
+and brightness/contrast/gamma changes, as the B-Cir U-Net seed lists. Pure numpy/OpenCV so the same
+code runs on CPU workers without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    flips: bool = True
+    rot90: bool = True
+    max_rotation_deg: float = 15.0
+    max_translation_fraction: float = 0.1
+    noise_sigma: float = 0.02
+    intensity: float = 0.1  # +- brightness / contrast, and gamma in [1 - x, 1 + x]
+
+
+def augment_pair(
+    image: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, settings: AugmentSettings
+):
+    """One random augmentation of a 2-D image (and its 2-D mask, or None for classification)."""
+    if settings.flips and rng.random() < 0.5:
+        image, mask = image[:, ::-1], None if mask is None else mask[:, ::-1]
+    if settings.flips and rng.random() < 0.5:
+        image, mask = image[::-1, :], None if mask is None else mask[::-1, :]
+    if settings.rot90:
+        turns = int(rng.integers(4))
+        image, mask = np.rot90(image, turns), None if mask is None else np.rot90(mask, turns)
+    image, mask = _rotate_translate(np.ascontiguousarray(image), mask, rng, settings)
+    image = _intensity(image, rng, settings)
+    if settings.noise_sigma > 0:
+        image = image + rng.normal(0.0, settings.noise_sigma * rng.random(), image.shape).astype(np.float32)
+    return np.clip(image, 0.0, 1.0).astype(np.float32), mask
+
+
+def _rotate_translate(image, mask, rng, settings):
+    if settings.max_rotation_deg <= 0 and settings.max_translation_fraction <= 0:
+        return image, mask
+    rows, cols = image.shape
+    angle = rng.uniform(-settings.max_rotation_deg, settings.max_rotation_deg)
+    matrix = cv2.getRotationMatrix2D((cols / 2.0, rows / 2.0), angle, 1.0)
+    matrix[:, 2] += rng.uniform(-1, 1, size=2) * settings.max_translation_fraction * np.array([cols, rows])
+    image = cv2.warpAffine(
+        image, matrix, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
+    if mask is not None:
+        warped = cv2.warpAffine(
+            np.ascontiguousarray(mask, dtype=np.float32), matrix, (cols, rows), flags=cv2.INTER_NEAREST
+        )
+        mask = warped
+    return image, mask
+
+
+def _intensity(image, rng, settings):
+    if settings.intensity <= 0:
+        return image
+    spread = settings.intensity
+    gamma = rng.uniform(1 - spread, 1 + spread)
+    image = np.clip(image, 0.0, 1.0) ** gamma
+    return image * rng.uniform(1 - spread, 1 + spread) + rng.uniform(-spread, spread) / 2
+
+
+def augment_batch(
+    images: np.ndarray, masks: np.ndarray | None, rng: np.random.Generator, settings: AugmentSettings
+):
+    """Augment a batch (N, H, W, 1); masks (N, H, W, 1) or None."""
+    out_images = np.empty_like(images)
+    out_masks = None if masks is None else np.empty_like(masks)
+    for i in range(images.shape[0]):
+        image, mask = augment_pair(
+            images[i, ..., 0], None if masks is None else masks[i, ..., 0], rng, settings
+        )
+        out_images[i, ..., 0] = image
+        if out_masks is not None:
+            out_masks[i, ..., 0] = mask
+    return out_images, out_masks

@@ -1,0 +1,236 @@
+"""Classifier training (lesion crops for mammography, whole images for ultrasound) with patient-level
+k-fold cross-validation, out-of-fold metrics, and a final fit on all data.
+
+Operating threshold rule (stored in the card): the HIGHEST malignancy threshold whose pooled
+out-of-fold sensitivity still reaches `target_sensitivity` (0.90): a screening aid should miss few
+cancers, and among thresholds that miss few it should raise the fewest false alarms.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
+from breastapp.ml.datasets.splits import kfold_indices
+from breastapp.ml.evaluate.classification import (
+    auc,
+    bootstrap_auc_ci,
+    confusion_matrix,
+    per_class_report,
+    sensitivity_specificity,
+    threshold_for_sensitivity,
+)
+
+from .augment import AugmentSettings
+from .loop import FitSettings, fit, set_seeds
+
+logger = logging.getLogger(__name__)
+MIN_CROP_PX = 32
+
+
+@dataclass(frozen=True)
+class ClassificationConfig:
+    name: str
+    architecture: str
+    build_kwargs: dict
+    spec: CanonicalSpec
+    classes: tuple[str, ...]
+    input_size: int
+    crop_margin: float | None  # None: whole canonical image; else lesion crops (see lesion_crop)
+    fit: FitSettings = field(default_factory=FitSettings)
+    cv_epochs: int = 15
+    folds: int = 5
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    target_sensitivity: float = 0.9
+
+
+def lesion_crop(pixels: np.ndarray, box, margin: float, size: int) -> np.ndarray:
+    """Square crop centred on a lesion box, side max(h, w) * (1 + 2 * margin) (at least MIN_CROP_PX),
+    zero-padded at the image edge and resized to size x size. The engine crops the same way."""
+    row0, col0, row1, col1 = (int(v) for v in box)
+    side = max(MIN_CROP_PX, int(round(max(row1 - row0, col1 - col0) * (1 + 2 * margin))))
+    center_row, center_col = (row0 + row1) // 2, (col0 + col1) // 2
+    from .tiles import crop
+
+    square = crop(pixels, center_row, center_col, side)
+    return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+
+
+def examples(samples: list[CanonicalSample], config: ClassificationConfig):
+    """(images (N, s, s, 1), class indices (N,), patient ids (N,)) for the given samples."""
+    images, labels, groups = [], [], []
+    for sample in samples:
+        if config.crop_margin is None:
+            if sample.label in config.classes:
+                images.append(cv2.resize(sample.pixels, (config.input_size, config.input_size)))
+                labels.append(config.classes.index(sample.label))
+                groups.append(sample.patient_id)
+            continue
+        for box, pathology in zip(sample.lesion_boxes, sample.lesion_pathologies, strict=True):
+            if pathology in config.classes:
+                images.append(lesion_crop(sample.pixels, box, config.crop_margin, config.input_size))
+                labels.append(config.classes.index(pathology))
+                groups.append(sample.patient_id)
+    return (
+        np.stack(images)[..., None].astype(np.float32),
+        np.array(labels, dtype=np.int64),
+        np.array(groups),
+    )
+
+
+def new_model(config: ClassificationConfig):
+    from breastapp.ml.architectures import build
+
+    return build(config.architecture, **config.build_kwargs)
+
+
+def train_and_predict(train, validation, config: ClassificationConfig, epochs: int, out_dir: Path, seed: int):
+    """Fit on `train` arrays (early-stopped on `validation` when given); return (model, best epoch)."""
+    set_seeds(seed)
+    model = new_model(config)
+    settings = replace(config.fit, epochs=epochs, seed=seed)
+    history = fit(
+        model,
+        train,
+        validation,
+        "sparse_categorical_crossentropy",
+        ["accuracy"],
+        settings,
+        config.augment,
+        out_dir,
+        seg=False,
+        monitor="val_loss" if validation is not None else "loss",
+    )
+    losses = history.get("val_loss") or history["loss"]
+    return model, int(np.argmin(losses)) + 1
+
+
+def malignant_index(config: ClassificationConfig) -> int:
+    return config.classes.index("malignant")
+
+
+def oof_metrics(probabilities, labels, groups, config: ClassificationConfig) -> dict:
+    """Pooled out-of-fold metrics: accuracy, per-class table, malignant AUC with patient bootstrap CI."""
+    predicted = probabilities.argmax(axis=1)
+    counts = confusion_matrix(
+        [config.classes[i] for i in labels], [config.classes[i] for i in predicted], config.classes
+    )
+    is_malignant = (labels == malignant_index(config)).astype(int)
+    score = probabilities[:, malignant_index(config)]
+    threshold = threshold_for_sensitivity(is_malignant, score, config.target_sensitivity)
+    sensitivity, specificity = sensitivity_specificity(is_malignant, score, threshold)
+    low, high, used = bootstrap_auc_ci(is_malignant, score, groups, seed=config.fit.seed)
+    return {
+        "n": int(len(labels)),
+        "accuracy": float((predicted == labels).mean()),
+        "per_class": per_class_report(counts, config.classes),
+        "confusion_matrix": counts.tolist(),
+        "malignant_auc": auc(is_malignant, score),
+        "malignant_auc_ci95": [low, high],
+        "bootstrap_resamples_used": used,
+        "malignancy_threshold": threshold,
+        "sensitivity_at_threshold": sensitivity,
+        "specificity_at_threshold": specificity,
+    }
+
+
+def cross_validate(samples, config: ClassificationConfig, out_dir: Path) -> dict:
+    """k-fold by patient; returns pooled OOF metrics, per-fold accuracy/AUC and best epochs."""
+    images, labels, groups = examples(samples, config)
+    probabilities = np.zeros((len(labels), len(config.classes)), dtype=np.float64)
+    per_fold, best_epochs = [], []
+    patients_of_fold = [
+        {samples[i].patient_id for i in validation}
+        for _, validation in kfold_indices(samples, config.folds, seed=config.fit.seed)
+    ]
+    for fold, patients in enumerate(patients_of_fold):
+        held = np.isin(groups, list(patients))
+        logger.info(
+            "%s: fold %d/%d (%d train / %d validation examples)",
+            config.name,
+            fold + 1,
+            config.folds,
+            int((~held).sum()),
+            int(held.sum()),
+        )
+        model, best = train_and_predict(
+            (images[~held], labels[~held]),
+            (images[held], labels[held]),
+            config,
+            config.cv_epochs,
+            out_dir / f"fold{fold}",
+            config.fit.seed + fold,
+        )
+        probabilities[held] = model.predict(images[held], verbose=0)
+        best_epochs.append(best)
+        fold_labels = labels[held]
+        is_malignant = (fold_labels == malignant_index(config)).astype(int)
+        fold_auc = (
+            auc(is_malignant, probabilities[held][:, malignant_index(config)])
+            if 0 < is_malignant.sum() < len(fold_labels)
+            else float("nan")
+        )
+        per_fold.append(
+            {
+                "accuracy": float((probabilities[held].argmax(1) == fold_labels).mean()),
+                "malignant_auc": fold_auc,
+            }
+        )
+    pooled = oof_metrics(probabilities, labels, groups, config)
+    spread = {
+        key: {
+            "mean": float(np.nanmean([f[key] for f in per_fold])),
+            "std": float(np.nanstd([f[key] for f in per_fold])),
+            "folds": [f[key] for f in per_fold],
+        }
+        for key in ("accuracy", "malignant_auc")
+    }
+    return {
+        "pooled_out_of_fold": pooled,
+        "summary": spread,
+        "best_epochs": best_epochs,
+        "oof_probabilities": probabilities,
+        "labels": labels,
+        "groups": groups,
+    }
+
+
+def train_classifier(samples, config: ClassificationConfig, out_dir: Path):
+    """Cross-validate, then fit on all examples for the median best epoch; returns (model, card, cv)."""
+    started = time.time()
+    cv = cross_validate(samples, config, out_dir)
+    epochs = max(3, int(np.median(cv["best_epochs"])))
+    images, labels, _ = examples(samples, config)
+    model, _ = train_and_predict((images, labels), None, config, epochs, out_dir / "final", config.fit.seed)
+    pooled = cv["pooled_out_of_fold"]
+    card = {
+        "input": {
+            **asdict(config.spec),
+            "size": config.input_size,
+            "crop_margin": config.crop_margin,
+            "crop_rule": None
+            if config.crop_margin is None
+            else "square centred on the lesion box, side = max(h, w) * (1 + 2 * crop_margin), at least "
+            f"{MIN_CROP_PX} canonical px, zero-padded, resized to size x size",
+        },
+        "thresholds": {"malignancy": pooled["malignancy_threshold"]},
+        "threshold_rule": f"highest threshold with pooled out-of-fold malignant sensitivity >= {config.target_sensitivity}",
+        "hyperparameters": {
+            "optimizer": "adam",
+            "loss": "sparse_categorical_crossentropy",
+            **asdict(config.fit),
+            "cv_epochs": config.cv_epochs,
+            "final_epochs": epochs,
+            "build_kwargs": config.build_kwargs,
+            "augment": asdict(config.augment),
+        },
+        "cv": {k: cv[k] for k in ("pooled_out_of_fold", "summary", "best_epochs")},
+        "training_time_s": round(time.time() - started, 1),
+    }
+    return model, card, cv

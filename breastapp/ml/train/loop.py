@@ -1,0 +1,142 @@
+"""One Keras fit with the project's conventions: Adam preset, fixed seeds, early stopping on
+validation with the best weights kept, a per-epoch CSV log, a progress bar, and a learning curve PNG.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .augment import AugmentSettings, augment_batch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    epochs: int = 20
+    batch_size: int = 16
+    learning_rate: float = 2e-4  # B-Cir U-Net seed's Adam preset
+    beta_1: float = 0.5
+    patience: int = 5
+    seed: int = 0
+    steps_per_epoch: int | None = None  # None = one pass over the training arrays
+
+
+def set_seeds(seed: int) -> None:
+    """Python, numpy and TensorFlow seeds in one call (keras.utils.set_random_seed sets all three)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def device_name() -> str:
+    """'GPU' when TensorFlow sees one (and will use it), else 'CPU'."""
+    import tensorflow as tf
+
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def augmented_batches(images, targets, settings: FitSettings, augment: AugmentSettings, seg: bool):
+    """A keras PyDataset yielding freshly augmented batches every epoch."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.rng = np.random.default_rng(settings.seed)
+            self.order = self.rng.permutation(len(images))
+
+        def __len__(self):
+            return settings.steps_per_epoch or max(1, int(np.ceil(len(images) / settings.batch_size)))
+
+        def __getitem__(self, index):
+            start = (index * settings.batch_size) % len(images)
+            pick = np.take(self.order, range(start, start + settings.batch_size), mode="wrap")
+            batch_images, batch_masks = augment_batch(
+                images[pick], targets[pick] if seg else None, self.rng, augment
+            )
+            return batch_images, (batch_masks if seg else targets[pick])
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(images))
+
+    return Batches()
+
+
+def fit(
+    model,
+    train,
+    validation,
+    loss,
+    metrics,
+    settings: FitSettings,
+    augment: AugmentSettings,
+    out_dir: Path,
+    seg: bool,
+    monitor: str = "val_loss",
+    verbose: int = 2,
+) -> dict:
+    """Train `model` in place; returns the history dict. Best weights (by `monitor`) are restored."""
+    import keras
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(settings.learning_rate, beta_1=settings.beta_1),
+        loss=loss,
+        metrics=metrics,
+    )
+    mode = "max" if "dice" in monitor or "auc" in monitor or "acc" in monitor else "min"
+    callbacks = [
+        keras.callbacks.CSVLogger(str(out_dir / "epochs.csv")),
+        keras.callbacks.ModelCheckpoint(
+            str(out_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
+        ),
+    ]
+    if validation is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=mode, patience=settings.patience, restore_best_weights=True
+            )
+        )
+    history = model.fit(
+        augmented_batches(*train, settings, augment, seg),
+        validation_data=validation,
+        epochs=settings.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    plot_learning_curve(out_dir / "epochs.csv", out_dir / "learning_curve.png")
+    return history.history
+
+
+def plot_learning_curve(csv_path: Path, png_path: Path) -> None:
+    """Loss (and any metric) per epoch, training vs validation, from the CSV log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    names = [
+        key for key in rows[0] if key != "epoch" and not key.startswith("val_") and key != "learning_rate"
+    ]
+    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
+    epochs = [int(row["epoch"]) + 1 for row in rows]
+    for axis, name in zip(axes[0], names, strict=True):
+        axis.plot(epochs, [float(row[name]) for row in rows], label="training")
+        if f"val_{name}" in rows[0] and rows[0][f"val_{name}"] not in ("", "NA"):
+            axis.plot(epochs, [float(row[f"val_{name}"]) for row in rows], label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(name)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=90)
+    plt.close(figure)

@@ -1,0 +1,109 @@
+"""The five shipped weights as training recipes, sized for a 2-core CPU (see docs/TRAINING.md).
+
+Mammography runs at 0.4 mm per pixel with 128-pixel tiles: the same 51 mm field of view as
+256-pixel tiles at mini-MIAS' native 0.2 mm, for a quarter of the arithmetic. Masses are 5-40 mm
+across, so they stay well resolved. Ultrasound is the whole image at 128 x 128 (the BUSI seed).
+
+mini-MIAS selection for the mass networks: images whose abnormalities are all locatable masses,
+plus normal images (background tiles; negatives for the FROC). Images with calcifications,
+architectural distortions or asymmetries, and mdb059 (a mass without coordinates), are left out of
+training AND evaluation: a mass network should not be taught that they are background, nor scored
+on finding them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from breastapp.ml.datasets.prepare import CanonicalSpec
+from breastapp.ml.datasets.records import MASS, NORMAL, ImageRecord
+
+from .augment import AugmentSettings
+from .classification import ClassificationConfig
+from .loop import FitSettings
+from .segmentation import SegmentationConfig
+from .tiles import TileSettings
+
+MG_SPEC = CanonicalSpec(modality="MG", spacing_mm=0.4, contrast="hist_eq")
+US_SPEC = CanonicalSpec(modality="US", spacing_mm=None, contrast="none", size=128)
+SEG_FIT = FitSettings(epochs=10, batch_size=16, learning_rate=2e-4, beta_1=0.5, patience=3, seed=0)
+CLS_FIT = FitSettings(epochs=15, batch_size=16, learning_rate=2e-4, beta_1=0.5, patience=4, seed=0)
+MG_TILES = TileSettings(tile=128, shifted_copies=4, max_shift_fraction=0.35, background_ratio=1.0)
+
+RECIPES = {
+    "mg_seg_bcir": SegmentationConfig(
+        name="mg_seg_bcir",
+        architecture="bcir_unet",
+        build_kwargs={},
+        spec=MG_SPEC,
+        tiles=MG_TILES,
+        fit=SEG_FIT,
+        cv_epochs=8,
+    ),
+    "mg_seg_unet": SegmentationConfig(
+        name="mg_seg_unet",
+        architecture="unet",
+        build_kwargs={"base": 16, "depth": 4},
+        spec=MG_SPEC,
+        tiles=MG_TILES,
+        fit=SEG_FIT,
+        cv_epochs=8,
+    ),
+    "mg_cls": ClassificationConfig(
+        name="mg_cls",
+        architecture="cnn_classifier",
+        build_kwargs={"input_size": 64, "n_classes": 2},
+        spec=MG_SPEC,
+        classes=("benign", "malignant"),
+        input_size=64,
+        crop_margin=0.5,
+        fit=replace(CLS_FIT, batch_size=8),
+        cv_epochs=20,
+    ),
+    "us_seg_unet": SegmentationConfig(
+        name="us_seg_unet",
+        architecture="unet",
+        build_kwargs={"base": 16, "depth": 4},
+        spec=US_SPEC,
+        tiles=None,
+        fit=SEG_FIT,
+        cv_epochs=10,
+        augment=AugmentSettings(rot90=False, max_rotation_deg=10.0),
+    ),
+    "us_cls": ClassificationConfig(
+        name="us_cls",
+        architecture="cnn_classifier",
+        build_kwargs={"input_size": 128, "n_classes": 3},
+        spec=US_SPEC,
+        classes=("benign", "malignant", "normal"),
+        input_size=128,
+        crop_margin=None,
+        fit=CLS_FIT,
+        cv_epochs=12,
+        augment=AugmentSettings(rot90=False, max_rotation_deg=10.0),
+    ),
+}
+DATASET_OF = {
+    "mg_seg_bcir": "mias",
+    "mg_seg_unet": "mias",
+    "mg_cls": "mias",
+    "us_seg_unet": "busi",
+    "us_cls": "busi",
+}
+
+
+def is_mass_task_image(record: ImageRecord) -> bool:
+    """True for normal images and for images whose lesions are all locatable masses (module docstring)."""
+    if not record.lesions:
+        return record.label == NORMAL
+    return all(lesion.kind == MASS and lesion.locatable for lesion in record.lesions)
+
+
+def select_records(name: str, records: list[ImageRecord]) -> list[ImageRecord]:
+    """The images a recipe trains on: the mass task for mini-MIAS, lesion images for mg_cls, all of BUSI."""
+    if records and records[0].modality == "US":
+        return records
+    chosen = [record for record in records if is_mass_task_image(record)]
+    if name == "mg_cls":
+        chosen = [record for record in chosen if record.lesions]
+    return chosen

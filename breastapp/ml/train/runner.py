@@ -1,0 +1,102 @@
+"""Train one recipe end to end: records -> canonical samples (cached) -> CV + final fit -> weights + card."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import replace
+from pathlib import Path
+
+from breastapp.ml.datasets import load_dataset
+from breastapp.ml.datasets.prepare import load_samples
+from breastapp.ml.datasets.records import MASS
+
+from .classification import ClassificationConfig, train_classifier
+from .loop import device_name
+from .recipes import DATASET_OF, RECIPES, select_records
+from .segmentation import train_segmentation
+
+logger = logging.getLogger(__name__)
+DATA_FOLDER = {"mias": "mini-mias", "busi": "busi"}
+DATASET_CITATION = {
+    "mias": "mini-MIAS (Suckling et al. 1994), research use only",
+    "busi": "BUSI (Al-Dhabyani et al. 2020), research use only",
+}
+
+
+def quick(config, epochs: int = 1, folds: int = 2):
+    """A few-step version of a recipe (tests and smoke runs): tiny epochs and two folds."""
+    fit = replace(config.fit, epochs=epochs, steps_per_epoch=2, batch_size=4)
+    return replace(config, fit=fit, cv_epochs=epochs, folds=folds)
+
+
+def train_recipe(
+    name: str,
+    data_root: Path,
+    models_dir: Path,
+    run_dir: Path,
+    *,
+    config=None,
+    dataset: str | None = None,
+    limit: int | None = None,
+) -> dict:
+    """Train recipe `name` (or `config`) on `data_root` and save `models_dir/<name>.keras` + card."""
+    from breastapp.ml.registry import save_weights
+
+    config = config or RECIPES[name]
+    dataset = dataset or DATASET_OF[name]
+    data_path = Path(data_root)
+    if (data_path / DATA_FOLDER.get(dataset, "")).is_dir() and DATA_FOLDER.get(dataset):
+        data_path = data_path / DATA_FOLDER[dataset]
+    records = select_records(name, load_dataset(dataset, data_path))
+    if limit:
+        records = records[:limit]
+    kinds = (MASS,) if config.spec.modality == "MG" else ("lesion",)
+    samples = load_samples(records, config.spec, run_dir.parent / "cache", kinds=kinds, progress=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    is_classifier = isinstance(config, ClassificationConfig)
+    trainer = train_classifier if is_classifier else train_segmentation
+    model, card_fields, _ = trainer(samples, config, run_dir)
+    card = build_card(name, config, card_fields, dataset, samples, is_classifier)
+    save_weights(model, card, models_dir, name)
+    (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=str))
+    return card
+
+
+def build_card(name, config, fields: dict, dataset: str, samples, is_classifier: bool) -> dict:
+    """The model card: registry keys plus data, split, preprocessing, hyper-parameters, CV metrics."""
+    cv = fields["cv"]
+    thresholds = fields.get("thresholds") or {
+        "segmentation": cv["threshold"],
+        "min_lesion_area_mm2": 4.0,
+        "min_lesion_area_px": 8,
+        "froc_candidate": cv["candidate_threshold"],
+    }
+    patients = {sample.patient_id for sample in samples}
+    return {
+        "architecture": config.architecture,
+        "build_kwargs": config.build_kwargs,
+        "role": "classification" if is_classifier else "segmentation",
+        "modality": config.spec.modality,
+        "input": {**fields["input"], "channels": 1},
+        "thresholds": thresholds,
+        "threshold_rule": fields["threshold_rule"],
+        "classes": list(config.classes) if is_classifier else ["lesion"],
+        "training_data": {
+            "dataset": dataset,
+            "citation": DATASET_CITATION.get(dataset, dataset),
+            "images": len(samples),
+            "patients": len(patients),
+            "lesions": int(sum(len(s.lesion_boxes) for s in samples)),
+        },
+        "split": {
+            "kind": f"{config.folds}-fold cross-validation by patient, stratified by worst label",
+            "final_fit": "all images, fixed epochs = median best epoch of the folds",
+        },
+        "hyperparameters": fields["hyperparameters"],
+        "metrics": {"cross_validation": cv},
+        "training_time_s": fields["training_time_s"],
+        "training_device": f"{device_name()} on {platform.node() or 'unknown host'} ({platform.processor() or platform.machine()})",
+        "trained": True,
+    }
