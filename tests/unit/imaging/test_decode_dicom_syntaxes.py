@@ -97,8 +97,13 @@ def test_sequential_jpeg_with_spectral_end_zero_is_repaired():
     np.testing.assert_array_equal(decode(bytes(broken)).pixels, decode(good).pixels)
 
 
-def test_real_jpeg2000_mammogram(j2k_mammogram):
-    frame = decode(j2k_mammogram)
+@pytest.fixture(scope="module")
+def j2k_frame(j2k_mammogram):
+    return decode(j2k_mammogram)
+
+
+def test_real_jpeg2000_mammogram(j2k_frame):
+    frame = j2k_frame
     assert frame.shape == (4664, 3064)
     assert frame.pixels.dtype == np.float32
     assert 0.0 <= frame.pixels.min() and frame.pixels.max() <= 1.0
@@ -108,9 +113,9 @@ def test_real_jpeg2000_mammogram(j2k_mammogram):
     assert frame.pixels.std() > 0.1  # a real picture, not a flat field
 
 
-def test_real_jpeg_extended_12_bit_mammogram_matches_its_jpeg2000_twin(j2k_mammogram, jpeg12_mammogram):
+def test_real_jpeg_extended_12_bit_mammogram_matches_its_jpeg2000_twin(j2k_frame, jpeg12_mammogram):
     frame = decode(jpeg12_mammogram)
     assert frame.metadata["transfer_syntax"] == uid.JPEGExtended12Bit.name
     assert frame.shape == (4664, 3064)
     # Both are lossy encodings (10:1) of one film: they agree to within a few grey levels on average.
-    assert np.abs(frame.pixels - decode(j2k_mammogram).pixels).mean() < 0.01
+    assert np.abs(frame.pixels - j2k_frame.pixels).mean() < 0.01
