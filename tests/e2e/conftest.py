@@ -1,3 +1,3 @@
 """The browser test drives the same local stack as tests/stack (fixtures from tests/support)."""
 
-from support.fixtures import *  # noqa: F401,F403
+from tests.support.fixtures import *  # noqa: F401,F403

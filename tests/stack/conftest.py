@@ -1,3 +1,3 @@
 """The stack and worker tests' fixtures live in tests/support (the browser test shares them)."""
 
-from support.fixtures import *  # noqa: F401,F403
+from tests.support.fixtures import *  # noqa: F401,F403

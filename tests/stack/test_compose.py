@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from support.compose import (
+
+from breastapp.config import ENVIRONMENT, build_config
+from tests.support.compose import (
     COMPOSE_FILE,
     MissingVariable,
     duration_seconds,
@@ -18,9 +20,7 @@ from support.compose import (
     load_compose,
     service_environment,
 )
-from support.paths import ENTRYPOINT, REPO_ROOT
-
-from breastapp.config import ENVIRONMENT, build_config
+from tests.support.paths import ENTRYPOINT, REPO_ROOT
 
 APP_SERVICES = ("migrate", "web", "worker")
 HOST_ENV = {"BREASTAPP_SECRET_KEY": "x" * 48}

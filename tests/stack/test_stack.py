@@ -11,10 +11,10 @@ import json
 
 import pytest
 import requests
-from support.client import RadiologistClient
-from support.processes import entrypoint, run_to_completion
 
 from breastapp.constants import RESEARCH_BANNER
+from tests.support.client import RadiologistClient
+from tests.support.processes import entrypoint, run_to_completion
 
 pytestmark = pytest.mark.services
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.client import csrf_token
-from support.processes import ManagedProcess, run_to_completion, wait_until
-from support.services import postgres_connect
 
 from breastapp import create_app
 from breastapp.config import sha256_file
+from tests.support.client import csrf_token
+from tests.support.processes import ManagedProcess, run_to_completion, wait_until
+from tests.support.services import postgres_connect
 
 pytestmark = pytest.mark.services
 

@@ -1,4 +1,4 @@
 """Helpers shared by the stack test (tests/stack) and the browser test (tests/e2e).
 
-Importable as `support` because pytest puts tests/ on sys.path for tests/conftest.py.
+Imported as `tests.support` (tests/ is a package; pytest puts the repository root on sys.path).
 """

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from support.paths import REPO_ROOT
+
+from tests.support.paths import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 

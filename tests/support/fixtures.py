@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from support.compose import load_compose, service_environment
-from support.paths import REPO_ROOT
-from support.processes import ManagedProcess, entrypoint, free_port, run_to_completion, wait_for_http
-from support.services import postgres_url, require_services, scratch_postgres_database, scratch_redis_db
 
 from breastapp.config import build_config, missing_weights, weights_names
+from tests.support.compose import load_compose, service_environment
+from tests.support.paths import REPO_ROOT
+from tests.support.processes import ManagedProcess, entrypoint, free_port, run_to_completion, wait_for_http
+from tests.support.services import postgres_url, require_services, scratch_postgres_database, scratch_redis_db
 
 ADMIN_USERNAME = "admin"
 

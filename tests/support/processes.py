@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import requests
-from support.paths import ENTRYPOINT, REPO_ROOT, VENV_BIN
+
+from tests.support.paths import ENTRYPOINT, REPO_ROOT, VENV_BIN
 
 
 def free_port() -> int:
