@@ -37,7 +37,9 @@ def defaults(instance_dir: Path) -> dict:
         "MIGRATIONS_DIR": str(REPO_ROOT / "migrations"),
         "MAX_UPLOAD_MB": 256,
         "MAX_FILES_PER_STUDY": 32,
-        "MAX_FORM_MEMORY_SIZE": 64 * 1024,  # text fields only; files stream to disk
+        # Text fields only (files stream to disk); also bounds the multipart parser buffer, so keep it
+        # well above werkzeug's 64 KiB read chunk.
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         "MAX_FORM_PARTS": 100,
         "MAX_PIXELS": 80_000_000,
         "MAX_DECODED_MB": 512,

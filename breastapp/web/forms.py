@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from breastapp.constants import MODALITIES, VIEWS
 from breastapp.orm import ROLES
+
+
+def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class LoginForm(FlaskForm):
@@ -28,12 +33,12 @@ class UploadForm(FlaskForm):
     )
     modality = SelectField(
         "Modality for PNG/JPEG",
-        choices=[("", "Decide from the file")] + [(m, m) for m in MODALITIES],
+        choices=choices([("", "Decide from the file")] + [(m, m) for m in MODALITIES]),
         validators=[Optional()],
     )
-    view = SelectField("View", choices=[("", "Unknown")] + [(v, v) for v in VIEWS], validators=[Optional()])
+    view = SelectField("View", choices=choices([("", "Unknown")] + [(v, v) for v in VIEWS]), validators=[Optional()])
     laterality = SelectField(
-        "Laterality", choices=[("", "Unknown"), ("L", "Left"), ("R", "Right")], validators=[Optional()]
+        "Laterality", choices=choices([("", "Unknown"), ("L", "Left"), ("R", "Right")]), validators=[Optional()]
     )
 
 
@@ -47,7 +52,7 @@ class CreateUserForm(FlaskForm):
         ],
     )
     username = StringField("User name", validators=[DataRequired(), Length(min=2, max=64)])
-    role = SelectField("Role", choices=[(r, r) for r in ROLES])
+    role = SelectField("Role", choices=choices([(r, r) for r in ROLES]))
     password = PasswordField(
         "Password (leave empty to generate one)", validators=[Optional(), Length(min=12, max=256)]
     )
