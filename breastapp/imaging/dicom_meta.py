@@ -9,7 +9,6 @@ Two rules shape this module:
 
 from __future__ import annotations
 
-import logging
 import math
 
 from pydicom.dataset import Dataset
@@ -18,8 +17,6 @@ from pydicom.valuerep import PersonName
 
 from breastapp.constants import LATERALITIES, VIEWS
 from breastapp.imaging.errors import UnsupportedModality
-
-log = logging.getLogger(__name__)
 
 # Projection X-ray modalities. Digitised film mammograms (DDSM, the NEMA samples) are stored as RG
 # (radiographic imaging) or secondary captures; computed and digital radiography of the breast as CR/DX.

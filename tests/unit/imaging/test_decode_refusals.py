@@ -68,6 +68,12 @@ def test_grey_ultrasound_stored_as_rgb_is_accepted():
     assert frame.metadata["grey_pipeline"]["colour"]["coloured_fraction"] == 0
 
 
+def test_32_bit_pixels_are_refused():
+    ds = factory.make_dataset(np.zeros((4, 4), np.uint32), BodyPartExamined="BREAST")
+    error = refusal(factory.to_bytes(ds), errors.UnsupportedBitDepth)
+    assert "32" in error.message
+
+
 def test_ct_is_refused_naming_the_modality():
     ds = factory.mammogram(Modality="CT", BodyPartExamined="CHEST")
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.CTImageStorage
