@@ -77,7 +77,7 @@ def analyze_mammogram(
     with clock.stage("preprocess"):
         canon = canonicalize_mammogram(frame, mammogram_settings(seg_card, segmenters), spacing_mm=spacing_mm)
     with clock.stage("segment"):
-        prob, tiles_run = _ensemble_map(segmenters, canon, tiles, flip_tta)
+        prob, tiles_run = ensemble_map(segmenters, canon, tiles, flip_tta)
         spacing = original_spacing_mm(frame, canon)
         regions, kept = find_regions(prob, canon, spacing_mm=spacing, **region_limits(seg_card))
     with clock.stage("classify"):
@@ -114,7 +114,7 @@ def _input_spec(card: dict) -> tuple[float, str]:
     return float(spec.get("spacing_mm") or 0.2), str(spec.get("contrast") or "none")
 
 
-def _ensemble_map(segmenters, canon: CanonicalImage, tiles: TileSettings, flip_tta: bool):
+def ensemble_map(segmenters, canon: CanonicalImage, tiles: TileSettings, flip_tta: bool):
     """Mean probability map over the ensemble (and over the mirrored pass when flip_tta)."""
     total = np.zeros(canon.shape, dtype=np.float32)
     passes, tiles_run = 0, 0

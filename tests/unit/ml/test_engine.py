@@ -1,0 +1,152 @@
+"""End to end on real images with real (initialised, untrained) networks: structure and invariants.
+
+Untrained weights make the numbers meaningless, so these tests check what must hold for ANY weights:
+shapes, coordinates inside the image, ordering, probabilities, identities, notes, timings.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from breastapp.constants import LESION_LABELS, VERDICT_NO_LESION, VERDICTS
+from breastapp.imaging.decode import decode
+from breastapp.imaging.errors import UnsupportedModality
+from breastapp.imaging.frame import Frame
+from breastapp.ml.engine import UNTRAINED_NOTE, Engine, EngineSettings
+from breastapp.ml.pipeline import analyze_mammogram, ensemble_map
+from breastapp.ml.registry import WeightsError, file_sha256, load_weights, weights_paths
+from breastapp.ml.sliding_window import TileSettings, sliding_window_predict
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+STAGES = {"decode", "preprocess", "segment", "classify", "draw"}
+
+
+@pytest.fixture(scope="module")
+def engine(initialised_models):
+    engine = Engine(EngineSettings(models_dir=initialised_models))
+    engine.warm_up()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def mammogram_bytes(shared_data):
+    return (shared_data / "mini-mias" / "images" / "mdb001.png").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def ultrasound_bytes(shared_data):
+    path = next(
+        p for p in sorted((shared_data / "busi" / "malignant").glob("*.png")) if "_mask" not in p.name
+    )
+    return path.read_bytes()
+
+
+def _png_shape(data: bytes) -> tuple[int, int]:
+    assert data.startswith(PNG_SIGNATURE)
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size[1], image.size[0]
+
+
+def _check_common(output, shape, models_dir, stages=STAGES):
+    result = output.result
+    assert result.image_shape == shape
+    assert result.verdict in VERDICTS
+    assert 0.0 <= result.image_malignancy_prob <= 1.0
+    assert stages <= set(result.timings_s) and all(t >= 0 for t in result.timings_s.values())
+    assert UNTRAINED_NOTE in result.notes
+    for info in result.weights:
+        assert info.sha256 == file_sha256(weights_paths(models_dir, info.name)[0])
+    assert [lesion.index for lesion in result.lesions] == list(range(1, len(result.lesions) + 1))
+    for lesion in result.lesions:
+        row0, col0, row1, col1 = lesion.box
+        assert 0 <= row0 < row1 <= shape[0] and 0 <= col0 < col1 <= shape[1]
+        assert row0 <= lesion.centroid[0] <= row1 and col0 <= lesion.centroid[1] <= col1
+        assert lesion.label in LESION_LABELS and 0.0 <= lesion.malignancy_prob <= 1.0
+        assert 0.0 <= lesion.seg_prob_mean <= lesion.seg_prob_max <= 1.0
+        assert sum(lesion.class_probs.values()) == pytest.approx(1.0, abs=1e-4)
+    assert _png_shape(output.mask_png) == shape
+    for picture in (output.original_png, output.overlay_png, output.heatmap_png):
+        assert picture.startswith(PNG_SIGNATURE)
+    assert result.to_dict()["verdict"] == result.verdict
+
+
+def test_mammogram_end_to_end(engine, mammogram_bytes, initialised_models):
+    output = engine.analyze_bytes(mammogram_bytes, modality="MG", spacing_mm=0.2)
+    result = output.result
+    _check_common(output, (1024, 1024), initialised_models)
+    assert result.modality == "MG"
+    assert [w.name for w in result.weights] == ["mg_seg_bcir", "mg_cls"]
+    probs = [lesion.malignancy_prob for lesion in result.lesions]
+    assert probs == sorted(probs, reverse=True)
+    assert result.image_malignancy_prob == (max(probs) if probs else 0.0)
+    assert (result.verdict == VERDICT_NO_LESION) == (not result.lesions)
+    assert result.spacing_mm == pytest.approx((0.2, 0.2))
+    assert all(lesion.area_mm2 is not None and lesion.area_mm2 > 0 for lesion in result.lesions)
+
+
+def test_ultrasound_end_to_end(engine, ultrasound_bytes, initialised_models):
+    frame = decode(ultrasound_bytes, modality="US")
+    output = engine.analyze(frame)
+    result = output.result
+    _check_common(output, frame.shape, initialised_models, STAGES - {"decode"})  # decoded here
+    assert result.modality == "US"
+    assert set(result.class_probs) == {"benign", "malignant", "normal"}
+    assert sum(result.class_probs.values()) == pytest.approx(1.0, abs=1e-4)
+    assert result.image_malignancy_prob == pytest.approx(result.class_probs["malignant"])
+    assert result.verdict in {"normal", "benign", "malignant"}
+
+
+def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_bytes):
+    """Ensemble map = mean of members' maps; the flip pass = the map of the mirrored image, mirrored back."""
+    bcir, unet = (load_weights(initialised_models, n) for n in ("mg_seg_bcir", "mg_seg_unet"))
+    frame = decode(mammogram_bytes, modality="MG", spacing_mm=0.1)  # 0.1 mm -> 512x512 canonical: fast
+    tiles = TileSettings(tile=256, overlap=32)
+    output = analyze_mammogram(frame, [bcir, unet], load_weights(initialised_models, "mg_cls"), tiles)
+    assert [w.name for w in output.result.weights] == ["mg_seg_bcir", "mg_seg_unet", "mg_cls"]
+    from breastapp.imaging.preprocess import PreprocessSettings, canonicalize_mammogram
+
+    canon = canonicalize_mammogram(frame, PreprocessSettings(target_spacing_mm=0.2), spacing_mm=0.1)
+    args = {"mask": canon.breast_mask, "box": canon.breast_box}
+    maps = [sliding_window_predict(w.model, canon.pixels, tiles, **args)[0] for w in (bcir, unet)]
+    ensemble, _ = ensemble_map([bcir, unet], canon, tiles, flip_tta=False)
+    np.testing.assert_allclose(ensemble, (maps[0] + maps[1]) / 2, atol=1e-6)
+    flipped, tiles_run = ensemble_map([bcir], canon, tiles, flip_tta=True)
+    mirrored = canon.pixels[:, ::-1].copy()
+    row0, col0, row1, col1 = canon.breast_box
+    mirrored_box = (row0, canon.shape[1] - col1, row1, canon.shape[1] - col0)
+    mirror_map, _ = sliding_window_predict(
+        bcir.model, mirrored, tiles, mask=canon.breast_mask[:, ::-1], box=mirrored_box
+    )
+    np.testing.assert_allclose(flipped, (maps[0] + mirror_map[:, ::-1]) / 2, atol=1e-5)
+    assert output.prob_map.shape == frame.shape and output.lesion_mask.dtype == bool
+
+
+def test_saliency_for_a_lesion_or_a_clear_refusal(engine, mammogram_bytes, ultrasound_bytes):
+    frame = decode(mammogram_bytes, modality="MG", spacing_mm=0.2)
+    found = engine.analyze(frame).result.lesions
+    if found:
+        saliency = engine.saliency(frame, 1)
+        assert saliency.heat.shape == saliency.classifier_input.shape
+        assert 0.0 <= saliency.heat.min() and saliency.heat.max() <= 1.0
+    with pytest.raises(IndexError, match="no lesion"):
+        engine.saliency(frame, len(found) + 1)
+    us = engine.saliency(decode(ultrasound_bytes, modality="US"))
+    assert us.heat.shape == us.classifier_input.shape == (128, 128)
+    assert us.png.startswith(PNG_SIGNATURE)
+
+
+def test_missing_weights_are_reported_not_guessed(tmp_path):
+    engine = Engine(EngineSettings(models_dir=tmp_path))
+    frame = Frame(pixels=np.zeros((64, 64), np.float32), modality="MG", source_format="PNG")
+    with pytest.raises(WeightsError, match="mg_seg_bcir.keras is missing"):
+        engine.analyze(frame)
+
+
+def test_other_modalities_are_refused(engine):
+    frame = Frame(pixels=np.zeros((64, 64), np.float32), modality="CT", source_format="DICOM")
+    with pytest.raises(UnsupportedModality):
+        engine.analyze(frame)
