@@ -36,10 +36,8 @@ class UploadForm(FlaskForm):
         choices=choices([("", "Decide from the file")] + [(m, m) for m in MODALITIES]),
         validators=[Optional()],
     )
-    view = SelectField("View", choices=choices([("", "Unknown")] + [(v, v) for v in VIEWS]), validators=[Optional()])
-    laterality = SelectField(
-        "Laterality", choices=choices([("", "Unknown"), ("L", "Left"), ("R", "Right")]), validators=[Optional()]
-    )
+    view = SelectField("View", choices=choices([("", "Unknown")] + [(v, v) for v in VIEWS]))
+    laterality = SelectField("Laterality", choices=choices([("", "Unknown"), ("L", "Left"), ("R", "Right")]))
 
 
 class CreateUserForm(FlaskForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask.testing import FlaskClient
 
 from breastapp import create_app
 from breastapp.extensions import db
@@ -25,6 +26,19 @@ def overrides_for(tmp_path) -> dict:
     }
 
 
+class FreshContextClient(FlaskClient):
+    """Each request in its own app context, as in production.
+
+    The tests keep an app context pushed to use `db.session`; without this, Flask would reuse that
+    context for every request, and `g` (where Flask-Login caches the current user) would leak from one
+    client's request into another's.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def make_app(tmp_path, monkeypatch):
     """A factory for apps with extra overrides (the schema is created from the tables)."""
@@ -34,6 +48,7 @@ def make_app(tmp_path, monkeypatch):
 
     def build(**extra):
         app = create_app({**overrides_for(tmp_path), **extra})
+        app.test_client_class = FreshContextClient
         with app.app_context():
             db.create_all()
         return app

@@ -15,7 +15,11 @@ STRONG_KEY = "k" * 48
 
 
 def test_layers_defaults_then_environment_then_overrides(tmp_path):
-    environ = {"BREASTAPP_MAX_UPLOAD_MB": "10", "BREASTAPP_TASK_MAX_ATTEMPTS": "5", "BROKER_URL": "redis://r:6379/0"}
+    environ = {
+        "BREASTAPP_MAX_UPLOAD_MB": "10",
+        "BREASTAPP_TASK_MAX_ATTEMPTS": "5",
+        "BROKER_URL": "redis://r:6379/0",
+    }
     config = build_config(tmp_path, {"TASK_MAX_ATTEMPTS": 2}, environ=environ)
     assert config["MAX_CONTENT_LENGTH"] == 10 * 2**20  # environment over defaults
     assert config["TASK_MAX_ATTEMPTS"] == 2  # overrides over environment
@@ -49,7 +53,9 @@ def test_bad_values_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="BREASTAPP_MAX_PIXELS"):
         build_config(tmp_path, environ={"BREASTAPP_MAX_PIXELS": "lots"})
     with pytest.raises(ConfigError, match="HARD_LIMIT"):
-        build_config(tmp_path, environ={"BREASTAPP_TASK_SOFT_LIMIT_S": "100", "BREASTAPP_TASK_HARD_LIMIT_S": "50"})
+        build_config(
+            tmp_path, environ={"BREASTAPP_TASK_SOFT_LIMIT_S": "100", "BREASTAPP_TASK_HARD_LIMIT_S": "50"}
+        )
     with pytest.raises(ConfigError, match="BREASTAPP_ENV"):
         build_config(tmp_path, environ={"BREASTAPP_ENV": "staging"})
 

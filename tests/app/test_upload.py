@@ -20,7 +20,9 @@ def png_bytes(rows: int, cols: int) -> bytes:
 
 
 def test_mini_mias_png_is_stored_byte_for_byte_and_queued(app, rad_client, radiologist, mias_png):
-    response = upload(rad_client, [("Jane Doe mammogram.png", mias_png)], modality="MG", view="MLO", laterality="R")
+    response = upload(
+        rad_client, [("Jane Doe mammogram.png", mias_png)], modality="MG", view="MLO", laterality="R"
+    )
     assert response.status_code == 303, response.get_data(as_text=True)[-2000:]
     study = db.session.scalars(db.select(Study)).one()
     assert response.headers["Location"].endswith(f"/studies/{study.id}")
@@ -40,14 +42,20 @@ def test_mini_mias_png_is_stored_byte_for_byte_and_queued(app, rad_client, radio
 
 
 def test_dicom_tags_give_modality_view_and_laterality(rad_client, dicom_bytes):
-    response = upload(rad_client, [("a.dcm", dicom_bytes)], json_api=True, modality="US", view="CC", laterality="R")
+    response = upload(
+        rad_client, [("a.dcm", dicom_bytes)], json_api=True, modality="US", view="CC", laterality="R"
+    )
     assert response.status_code == 201
     image = db.session.scalars(db.select(Image)).one()
     assert (image.format, image.modality, image.view, image.laterality) == ("DICOM", "MG", "MLO", "L")
 
 
 def test_json_api_reports_accepted_and_refused_files(app, rad_client, mias_png):
-    files = [("good.png", mias_png), ("notes.txt", b"just some text, not an image"), ("cut.png", mias_png[:2000])]
+    files = [
+        ("good.png", mias_png),
+        ("notes.txt", b"just some text, not an image"),
+        ("cut.png", mias_png[:2000]),
+    ]
     response = upload(rad_client, files, json_api=True)
     assert response.status_code == 415  # the first refusal's status
     body = response.get_json()
