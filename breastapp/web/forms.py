@@ -10,6 +10,9 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from breastapp.constants import MODALITIES, VIEWS
 from breastapp.orm import ROLES
 
+VIEW_CHOICES = [("", "Unknown")] + [(v, v) for v in VIEWS]
+LATERALITY_CHOICES = [("", "Unknown"), ("L", "Left"), ("R", "Right")]
+
 
 def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
@@ -36,8 +39,8 @@ class UploadForm(FlaskForm):
         choices=choices([("", "Decide from the file")] + [(m, m) for m in MODALITIES]),
         validators=[Optional()],
     )
-    view = SelectField("View", choices=choices([("", "Unknown")] + [(v, v) for v in VIEWS]))
-    laterality = SelectField("Laterality", choices=choices([("", "Unknown"), ("L", "Left"), ("R", "Right")]))
+    view = SelectField("View", choices=choices(VIEW_CHOICES), validators=[Optional()])
+    laterality = SelectField("Laterality", choices=choices(LATERALITY_CHOICES), validators=[Optional()])
 
 
 class CreateUserForm(FlaskForm):
