@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
-ORDER = ("us_seg_unet", "us_cls", "mg_cls", "mg_seg_bcir", "mg_seg_unet")
+ORDER = ("mg_cls", "us_seg_unet", "us_cls", "mg_seg_bcir", "mg_seg_unet")
 
 
 def add_arguments(parser) -> None:

@@ -68,7 +68,11 @@ def examples(samples: list[CanonicalSample], config: ClassificationConfig):
     for sample in samples:
         if config.crop_margin is None:
             if sample.label in config.classes:
-                images.append(cv2.resize(sample.pixels, (config.input_size, config.input_size)))
+                images.append(
+                    cv2.resize(
+                        sample.pixels, (config.input_size, config.input_size), interpolation=cv2.INTER_AREA
+                    )
+                )
                 labels.append(config.classes.index(sample.label))
                 groups.append(sample.patient_id)
             continue

@@ -57,11 +57,32 @@ def train_recipe(
     run_dir.mkdir(parents=True, exist_ok=True)
     is_classifier = isinstance(config, ClassificationConfig)
     trainer = train_classifier if is_classifier else train_segmentation
-    model, card_fields, _ = trainer(samples, config, run_dir)
+    model, card_fields, cv = trainer(samples, config, run_dir)
+    save_out_of_fold(run_dir, samples, cv, is_classifier)
     card = build_card(name, config, card_fields, dataset, samples, is_classifier)
     save_weights(model, card, models_dir, name)
     (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=str))
     return card
+
+
+def save_out_of_fold(run_dir: Path, samples, cv: dict, is_classifier: bool) -> None:
+    """Keep the out-of-fold predictions: the ensemble comparison and re-plots need them, not a rerun."""
+    import numpy as np
+
+    ids = np.array([sample.image_id for sample in samples])
+    if is_classifier:
+        np.savez_compressed(
+            run_dir / "oof.npz",
+            probabilities=cv["oof_probabilities"],
+            labels=cv["labels"],
+            groups=cv["groups"],
+        )
+    else:
+        np.savez_compressed(
+            run_dir / "oof.npz",
+            image_ids=ids,
+            **{f"map_{i}": m.astype(np.float16) for i, m in enumerate(cv["oof_maps"])},
+        )
 
 
 def build_card(name, config, fields: dict, dataset: str, samples, is_classifier: bool) -> dict:

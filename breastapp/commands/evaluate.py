@@ -1,0 +1,43 @@
+"""`python -m breastapp evaluate`: evaluate weights on a dataset and write a report folder.
+
+Example: `python -m breastapp evaluate --weights mg_seg_bcir mg_seg_unet --dataset mias
+--data ../shared/data/mini-mias --out runs/eval_mg_seg` (two segmentation weights: each alone and
+their ensemble). Any weights on any supported dataset: point --data at images nobody trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--weights", nargs="+", required=True, help="weights name(s) under --models-dir")
+    parser.add_argument("--dataset", required=True, choices=("mias", "busi", "cbis", "folder"))
+    parser.add_argument("--data", type=Path, required=True, help="the dataset's folder")
+    parser.add_argument("--csv-dir", type=Path, help="CBIS-DDSM description CSVs (default: --data)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder to write")
+    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument(
+        "--runs", type=Path, help="training runs folder: adds learning curves, holds the cache"
+    )
+    parser.add_argument("--limit", type=int, help="only the first N images")
+
+
+def run(args) -> int:
+    from breastapp.ml.evaluate.run import evaluate
+
+    path = evaluate(
+        args.weights,
+        args.models_dir,
+        args.dataset,
+        args.data,
+        args.out,
+        runs_dir=args.runs,
+        limit=args.limit,
+        csv_dir=args.csv_dir,
+    )
+    logger.info("report written to %s", path)
+    return 0

@@ -1,0 +1,100 @@
+"""report.md for an evaluation folder: what was evaluated, on what, and every figure with its plot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from breastapp.constants import RESEARCH_BANNER
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def segmentation_section(results: dict, threshold: float, candidate_threshold: float, examples) -> str:
+    lines = [
+        "## Segmentation",
+        f"Threshold {threshold:.2f} (from the card). Candidates for the FROC: connected regions of the "
+        f"probability map above {candidate_threshold:.2f}, scored by their maximum; a candidate hits a lesion "
+        "when its centroid lies in the lesion or the lesion's centroid lies in it (one hit per lesion; extra "
+        "candidates on a found lesion are ignored; all others are false positives).",
+        "",
+        "| weights | images | lesions | Dice whole set | IoU whole set | Dice TP lesions | IoU TP lesions "
+        "| mean lesion-image Dice | sens@0.5 | sens@1 | sens@2 | sens@4 FPPI |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in results.items():
+        t, s = r["table"], r["sensitivity_at"]
+        lines.append(
+            f"| {label} | {r['images']} | {r['lesions']} | {_fmt(t['whole_set']['dice'])} | {_fmt(t['whole_set']['iou'])} "
+            f"| {_fmt(t['true_positive_lesions']['dice'])} | {_fmt(t['true_positive_lesions']['iou'])} "
+            f"| {_fmt(r['mean_lesion_image_dice'])} | {_fmt(s[0.5])} | {_fmt(s[1.0])} | {_fmt(s[2.0])} | {_fmt(s[4.0])} |"
+        )
+    lines += [
+        "",
+        "Whole set / TP lesions: the two lines of seed 003's Table I (equation 4: areas summed over the "
+        "set before dividing).",
+        "",
+        "![FROC](froc.png)",
+        "",
+        "### Examples (TP green, FP white, FN red)",
+        "",
+    ]
+    lines += [f"![{name}]({name})" for name in examples]
+    return "\n".join(lines)
+
+
+def classification_section(
+    report, counts, classes, auc_value, interval, threshold, sensitivity, specificity, n_cases, n_patients
+) -> str:
+    low, high, used = interval
+    lines = [
+        "## Classification",
+        f"{n_cases} cases from {n_patients} patients. Accuracy {report['accuracy']:.3f}.",
+        "",
+        f"Malignant vs rest: AUC {auc_value:.3f}, 95% bootstrap CI {low:.3f}-{high:.3f} "
+        f"({used} patient resamples). At the card threshold {threshold:.3f}: sensitivity {sensitivity:.3f}, "
+        f"specificity {specificity:.3f}.",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for name in classes:
+        row = report[name]
+        lines.append(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
+        )
+    lines += ["", "Confusion matrix (rows: true, columns: predicted): " + ", ".join(classes), ""]
+    lines += ["| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(str(v) for v in counts[i]) + " |" for i, name in enumerate(classes)]
+    lines += ["", "![ROC](roc.png) ![confusion](confusion.png)"]
+    return "\n".join(lines)
+
+
+def write_report(out_dir: Path, cards: list[dict], dataset: str, data: Path, body: str, curves) -> Path:
+    lines = [
+        f"# Evaluation: {' + '.join(card['name'] for card in cards)} on {dataset}",
+        "",
+        f"> {RESEARCH_BANNER}",
+        "",
+        f"Data: `{data}` ({dataset}). Written {datetime.now(UTC).isoformat(timespec='seconds')}.",
+        "",
+        "| weights | architecture | sha256 | trained on |",
+        "|---|---|---|---|",
+    ]
+    for card in cards:
+        trained_on = (card.get("training_data") or {}).get("dataset", "?")
+        lines.append(f"| {card['name']} | {card['architecture']} | {card['sha256'][:12]} | {trained_on} |")
+    lines += [
+        "",
+        "If the evaluation data overlaps the training data, these figures are NOT a measure of "
+        "generalisation: the card's cross-validated metrics are.",
+        "",
+        body,
+    ]
+    if curves:
+        lines += ["", "## Learning curves", ""] + [f"![{name}]({name})" for name in curves]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

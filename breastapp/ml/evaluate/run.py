@@ -1,0 +1,221 @@
+"""Evaluate any weights on any supported dataset and write a report folder (report.md + PNGs).
+
+Inference goes through the engine's own pieces: canonical form from `breastapp.imaging.preprocess`
+(settings read from the weights' card), the sliding window of `breastapp.ml.sliding_window` for
+mammograms, and the card's thresholds, so what is measured is what ships. Two segmentation weights
+given together are evaluated as the engine's ensemble (average of probability maps) AND one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from breastapp.ml.datasets import load_dataset
+from breastapp.ml.datasets.prepare import CanonicalSpec, load_samples
+from breastapp.ml.datasets.records import MASS
+
+from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specificity
+from .froc import FPPI_POINTS, candidates, froc_curve, match_image, sensitivity_at
+from .plots import plot_confusion, plot_froc, plot_roc
+from .report import classification_section, segmentation_section, write_report
+from .segmentation import components, per_image_dice, segmentation_table
+
+logger = logging.getLogger(__name__)
+N_EXAMPLES = 6
+
+
+def spec_from_card(card: dict) -> CanonicalSpec:
+    """The canonical form the weights were trained on, from the card's `input` block."""
+    block = card["input"]
+    return CanonicalSpec(
+        modality=card["modality"],
+        spacing_mm=block.get("spacing_mm"),
+        contrast=block.get("contrast", "none"),
+        size=block.get("size"),
+    )
+
+
+def select_for_evaluation(dataset: str, records, card: dict):
+    """mini-MIAS mass networks are scored on the mass task images (see ml/train/recipes.py)."""
+    from breastapp.ml.train.recipes import is_mass_task_image
+
+    if dataset == "mias":
+        records = [record for record in records if is_mass_task_image(record)]
+        if card["role"] == "classification":
+            records = [record for record in records if record.lesions]
+    return records
+
+
+def segmentation_maps(loaded, samples, card: dict) -> list[np.ndarray]:
+    """Probability maps through the engine's path (sliding window for mammograms)."""
+    from breastapp.ml.train.segmentation import SegmentationConfig, predict_probability
+    from breastapp.ml.train.tiles import TileSettings
+
+    tile = card["input"].get("tile")
+    config = SegmentationConfig(
+        name=card["name"],
+        architecture=card["architecture"],
+        build_kwargs={},
+        spec=spec_from_card(card),
+        tiles=TileSettings(tile=tile) if card["modality"] == "MG" else None,
+    )
+    return [predict_probability(loaded.model, sample, config) for sample in samples]
+
+
+def segmentation_results(maps, samples, threshold: float, candidate_threshold: float) -> dict:
+    truths = [sample.lesion_mask for sample in samples]
+    table = segmentation_table((m > threshold, g) for m, g in zip(maps, truths, strict=True))
+    matched = [
+        match_image(candidates(m, candidate_threshold), components(g))
+        for m, g in zip(maps, truths, strict=True)
+    ]
+    curve = froc_curve(matched, [len(components(g)) for g in truths])
+    lesion_dice = [per_image_dice(m > threshold, g) for m, g in zip(maps, truths, strict=True) if g.any()]
+    return {
+        "table": table,
+        "froc": curve,
+        "sensitivity_at": sensitivity_at(curve, FPPI_POINTS),
+        "mean_lesion_image_dice": float(np.mean(lesion_dice)) if lesion_dice else float("nan"),
+        "images": len(samples),
+        "lesions": int(sum(len(components(g)) for g in truths)),
+    }
+
+
+def write_examples(samples, maps, threshold: float, out_dir: Path, modality: str) -> list[str]:
+    """Comparison overlays (TP green, FP white, FN red) for the images with lesions, first few."""
+    from breastapp.imaging.frame import Frame
+    from breastapp.imaging.overlay import render_comparison
+
+    names = []
+    chosen = [i for i, sample in enumerate(samples) if sample.lesion_mask.any()][:N_EXAMPLES]
+    for i in chosen:
+        frame = Frame(pixels=samples[i].pixels, modality=modality, source_format="PNG")
+        name = f"example_{samples[i].image_id}.png"
+        (out_dir / name).write_bytes(render_comparison(frame, maps[i] > threshold, samples[i].lesion_mask))
+        names.append(name)
+    return names
+
+
+def evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_dir) -> str:
+    from breastapp.ml.registry import load_weights
+
+    loaded = [load_weights(models_dir, name) for name in names]
+    card = loaded[0].card
+    samples = load_samples(
+        select_for_evaluation(dataset, records, card),
+        spec_from_card(card),
+        cache_dir,
+        kinds=(MASS,) if card["modality"] == "MG" else ("lesion",),
+        progress=True,
+    )
+    all_maps = {
+        name: segmentation_maps(weights, samples, weights.card)
+        for name, weights in zip(names, loaded, strict=True)
+    }
+    if len(names) > 1:
+        all_maps["ensemble (mean)"] = [
+            np.mean(stack, axis=0) for stack in zip(*all_maps.values(), strict=True)
+        ]
+    threshold = float(card["thresholds"].get("segmentation", 0.5))
+    candidate_threshold = float(card["thresholds"].get("froc_candidate", min(0.1, threshold)))
+    results = {
+        label: segmentation_results(maps, samples, threshold, candidate_threshold)
+        for label, maps in all_maps.items()
+    }
+    plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
+    examples = write_examples(samples, all_maps[list(all_maps)[-1]], threshold, out_dir, card["modality"])
+    return segmentation_section(results, threshold, candidate_threshold, examples)
+
+
+def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_dir) -> str:
+    from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.classification import ClassificationConfig, examples
+
+    weights = load_weights(models_dir, name)
+    card = weights.card
+    block = card["input"]
+    config = ClassificationConfig(
+        name=name,
+        architecture=card["architecture"],
+        build_kwargs={},
+        spec=spec_from_card(card),
+        classes=tuple(card["classes"]),
+        input_size=int(block["size"]),
+        crop_margin=block.get("crop_margin"),
+    )
+    samples = load_samples(
+        select_for_evaluation(dataset, records, card),
+        config.spec,
+        cache_dir,
+        kinds=(MASS,) if card["modality"] == "MG" else ("lesion",),
+        progress=True,
+    )
+    images, labels, groups = examples(samples, config)
+    probabilities = weights.model.predict(images, verbose=0)
+    return classification_report(probabilities, labels, groups, config.classes, card, out_dir)
+
+
+def classification_report(probabilities, labels, groups, classes, card, out_dir: Path) -> str:
+    from .classification import confusion_matrix, per_class_report
+
+    predicted = probabilities.argmax(axis=1)
+    counts = confusion_matrix([classes[i] for i in labels], [classes[i] for i in predicted], classes)
+    plot_confusion(counts, classes, out_dir / "confusion.png")
+    malignant = classes.index("malignant")
+    positive, score = (labels == malignant).astype(int), probabilities[:, malignant]
+    threshold = float(card["thresholds"].get("malignancy", 0.5))
+    value, interval = auc(positive, score), bootstrap_auc_ci(positive, score, groups)
+    plot_roc(roc_curve(positive, score), value, interval, out_dir / "roc.png")
+    sensitivity, specificity = sensitivity_specificity(positive, score, threshold)
+    return classification_section(
+        per_class_report(counts, classes),
+        counts,
+        classes,
+        value,
+        interval,
+        threshold,
+        sensitivity,
+        specificity,
+        len(labels),
+        len(set(groups)),
+    )
+
+
+def evaluate(
+    names: list[str],
+    models_dir: Path,
+    dataset: str,
+    data: Path,
+    out_dir: Path,
+    runs_dir: Path | None = None,
+    limit: int | None = None,
+    csv_dir: Path | None = None,
+) -> Path:
+    """Write `out_dir/report.md` and its plots; returns the report path."""
+    from breastapp.ml.registry import read_card
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    card = read_card(models_dir, names[0])
+    records = load_dataset(dataset, data, csv_dir)[: limit or None]
+    cache_dir = (runs_dir or out_dir) / "cache"
+    if card["role"] == "segmentation":
+        body = evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_dir)
+    else:
+        body = evaluate_classification(names[0], models_dir, dataset, records, out_dir, cache_dir)
+    curves = copy_learning_curves(names, runs_dir, out_dir) if runs_dir else []
+    return write_report(out_dir, [read_card(models_dir, name) for name in names], dataset, data, body, curves)
+
+
+def copy_learning_curves(names, runs_dir: Path, out_dir: Path) -> list[str]:
+    """The training run's learning curves (final fit and folds), when the run folder is at hand."""
+    copied = []
+    for name in names:
+        for source in sorted((runs_dir / name).glob("*/learning_curve.png")):
+            target = f"learning_curve_{name}_{source.parent.name}.png"
+            shutil.copyfile(source, out_dir / target)
+            copied.append(target)
+    return copied

@@ -1,0 +1,107 @@
+"""Metrics equal hand-computed values on tiny cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from breastapp.ml.evaluate.classification import (
+    auc,
+    bootstrap_auc_ci,
+    confusion_matrix,
+    per_class_report,
+    roc_curve,
+    sensitivity_specificity,
+    threshold_for_sensitivity,
+)
+from breastapp.ml.evaluate.froc import candidates, froc_curve, match_image, sensitivity_at
+from breastapp.ml.evaluate.segmentation import OverlapSums, components, segmentation_table
+
+
+def _mask(shape, *boxes):
+    mask = np.zeros(shape, bool)
+    for r0, c0, r1, c1 in boxes:
+        mask[r0:r1, c0:c1] = True
+    return mask
+
+
+def test_equation_4_sums_areas_before_dividing():
+    # image 1: truth 4 px, prediction 2 of them -> I=2, U=4. image 2: truth 0, prediction 4 px -> I=0, U=4.
+    first = (_mask((4, 4), (0, 0, 1, 2)), _mask((4, 4), (0, 0, 2, 2)))
+    second = (_mask((4, 4), (2, 2, 4, 4)), _mask((4, 4)))
+    table = segmentation_table([first, second])
+    assert table["whole_set"]["dice"] == pytest.approx(2 * 2 / (2 + 8))  # 0.4, not the mean of 2/3 and 0
+    assert table["whole_set"]["iou"] == pytest.approx(2 / 8)
+    # true-positive lesions only: the detected lesion of image 1 against the prediction touching it
+    assert table["true_positive_lesions"]["dice"] == pytest.approx(2 * 2 / (2 + 4))
+    assert table["true_positive_lesions"]["iou"] == pytest.approx(0.5)
+
+
+def test_missed_lesions_do_not_enter_the_true_positive_line():
+    truth = _mask((10, 10), (0, 0, 2, 2), (6, 6, 8, 8))
+    predicted = _mask((10, 10), (0, 0, 2, 2))  # finds the first lesion exactly, misses the second
+    table = segmentation_table([(predicted, truth)])
+    assert table["true_positive_lesions"]["dice"] == 1.0
+    assert table["whole_set"]["dice"] == pytest.approx(2 * 4 / (4 + 8))
+
+
+def test_empty_set_is_perfect_agreement():
+    sums = OverlapSums()
+    sums.add(np.zeros((3, 3), bool), np.zeros((3, 3), bool))
+    assert sums.dice == 1.0 and sums.iou == 1.0
+
+
+def test_froc_counts_hits_false_positives_and_duplicates():
+    truth = _mask((20, 20), (2, 2, 8, 8))
+    probability = np.zeros((20, 20), np.float32)
+    probability[3:5, 3:5] = 0.9  # hits the lesion (centroid inside)
+    probability[10:12, 10:12] = 0.6  # false positive
+    probability[7, 7] = 0.3  # a second candidate on the lesion: ignored (not a FP)
+    found = candidates(probability, 0.1)
+    assert sorted(round(c.score, 1) for c in found) == [0.3, 0.6, 0.9]
+    matched = match_image(found, components(truth))
+    other_image = match_image(candidates(np.where(_mask((20, 20), (0, 0, 2, 2)), 0.5, 0.0), 0.1), [])
+    curve = froc_curve([matched, other_image], [1, 0])
+    # scores descending: 0.9 hit (sens 1, fp 0), 0.6 FP (1 FP / 2 images), 0.5 FP (2 / 2), 0.3 duplicate
+    assert list(curve["sensitivity"]) == [0.0, 1.0, 1.0, 1.0, 1.0]
+    assert list(curve["fppi"]) == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert sensitivity_at(curve, (0.25, 1.0)) == {0.25: 1.0, 1.0: 1.0}
+
+
+def test_roc_and_auc_by_hand():
+    labels, scores = [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]
+    curve = roc_curve(labels, scores)
+    assert list(curve["tpr"]) == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert list(curve["fpr"]) == [0.0, 0.0, 0.5, 0.5, 1.0]
+    assert auc(labels, scores) == pytest.approx(0.75)  # 3 of 4 positive/negative pairs ordered right
+    assert auc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)  # a tie counts one half
+
+
+def test_bootstrap_interval_resamples_patients_and_brackets_the_auc():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 30)
+    scores = labels * 0.3 + rng.random(60)
+    groups = np.arange(60) // 2  # two images per patient
+    low, high, used = bootstrap_auc_ci(labels, scores, groups, n_resamples=300, seed=1)
+    assert low < auc(labels, scores) < high and used > 250
+    assert (low, high, used) == bootstrap_auc_ci(labels, scores, groups, n_resamples=300, seed=1)
+
+
+def test_operating_point_and_threshold_rule():
+    labels, scores = [0, 0, 1, 1, 1], [0.2, 0.6, 0.3, 0.7, 0.9]
+    assert sensitivity_specificity(labels, scores, 0.5) == (pytest.approx(2 / 3), 0.5)
+    assert threshold_for_sensitivity(labels, scores, 0.6) == 0.7  # highest threshold with 2 of 3 found
+    assert threshold_for_sensitivity(labels, scores, 1.0) == 0.3
+
+
+def test_confusion_matrix_and_per_class_table():
+    classes = ("benign", "malignant", "normal")
+    true = ["benign", "benign", "malignant", "normal", "normal"]
+    predicted = ["benign", "malignant", "malignant", "normal", "benign"]
+    counts = confusion_matrix(true, predicted, classes)
+    assert counts.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
+    report = per_class_report(counts, classes)
+    assert report["benign"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert report["malignant"]["precision"] == 0.5 and report["malignant"]["recall"] == 1.0
+    assert report["malignant"]["f1"] == pytest.approx(2 / 3)
+    assert report["accuracy"] == pytest.approx(3 / 5)

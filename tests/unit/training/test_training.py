@@ -1,0 +1,160 @@
+"""Training pieces: tiles, augmentation, losses, and short real training runs that write valid cards."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
+from breastapp.ml.train.augment import AugmentSettings, augment_pair
+from breastapp.ml.train.tiles import TileSettings, build_tile_set, crop
+
+
+def _sample(size=96, lesion_box=(40, 50, 52, 62)) -> CanonicalSample:
+    pixels = np.full((size, size), 0.3, np.float32)
+    lesion = np.zeros((size, size), bool)
+    r0, c0, r1, c1 = lesion_box
+    lesion[r0:r1, c0:c1] = True
+    pixels[lesion] = 0.9
+    breast = np.zeros((size, size), bool)
+    breast[:, : size * 3 // 4] = True
+    return CanonicalSample(
+        "img", "p1", "malignant", pixels, lesion, breast, np.array([lesion_box]), ("malignant",)
+    )
+
+
+def test_crop_pads_outside_the_image():
+    image = np.arange(16, dtype=np.float32).reshape(4, 4)
+    tile = crop(image, 0, 0, 4)
+    assert tile[2, 2] == image[0, 0] and tile[0, 0] == 0
+
+
+def test_tile_set_has_centred_shifted_and_background_tiles():
+    settings = TileSettings(tile=32, shifted_copies=4, background_ratio=1.0)
+    images, masks = build_tile_set([_sample()], settings, seed=0)
+    assert images.shape == (10, 32, 32, 1) and masks.shape == images.shape
+    lesion_tiles, background = masks[:5], masks[5:]
+    assert lesion_tiles[0, 16, 16, 0] == 1.0  # the first tile is centred on the lesion
+    assert all(tile.any() for tile in lesion_tiles)
+    assert not background.any()  # background tiles hold no lesion pixel
+    assert not np.array_equal(lesion_tiles[0], lesion_tiles[1])  # shifted copies differ
+
+
+def test_augmentation_moves_mask_with_image():
+    rng = np.random.default_rng(0)
+    mask = np.zeros((32, 32), np.float32)
+    mask[5:12, 8:20] = 1.0
+    settings = AugmentSettings(noise_sigma=0.0, intensity=0.0)
+    for _ in range(10):
+        image, moved = augment_pair(mask.copy(), mask.copy(), rng, settings)
+        assert (
+            np.abs((image > 0.5) != (moved > 0.5)).mean() < 0.02
+        )  # same geometry (edges may differ by interpolation)
+
+
+def test_augmentation_changes_intensity_only_in_the_image():
+    rng = np.random.default_rng(1)
+    image = np.full((16, 16), 0.5, np.float32)
+    mask = np.ones((16, 16), np.float32)
+    settings = AugmentSettings(flips=False, rot90=False, max_rotation_deg=0, max_translation_fraction=0)
+    out_image, out_mask = augment_pair(image, mask, rng, settings)
+    assert not np.allclose(out_image, image) and np.array_equal(out_mask, mask)
+
+
+def test_losses_match_hand_values():
+    from keras import ops
+
+    from breastapp.ml.train.losses import make_loss
+
+    truth = np.zeros((1, 2, 2, 1), np.float32)
+    truth[0, 0, 0, 0] = 1.0
+    prediction = np.full((1, 2, 2, 1), 0.5, np.float32)
+    bce = float(ops.convert_to_numpy(make_loss("weighted_bce", positive_weight=3.0)(truth, prediction)))
+    assert bce == pytest.approx((3 * np.log(2) + 3 * np.log(2)) / 4, rel=1e-4)
+    dice = float(ops.convert_to_numpy(make_loss("dice")(truth, prediction)))
+    assert dice == pytest.approx(1 - (2 * 0.5 + 1) / (1 + 2 + 1), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path):
+    from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.loop import FitSettings
+    from breastapp.ml.train.runner import train_recipe
+    from breastapp.ml.train.segmentation import SegmentationConfig
+
+    config = SegmentationConfig(
+        name="tiny_seg",
+        architecture="unet",
+        build_kwargs={"base": 4, "depth": 2},
+        spec=CanonicalSpec(modality="US", spacing_mm=None, contrast="none", size=32),
+        tiles=None,
+        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2),
+        cv_epochs=1,
+        folds=2,
+    )
+    card = train_recipe(
+        "tiny_seg",
+        folder_dataset,
+        tmp_path / "models",
+        tmp_path / "runs" / "tiny_seg",
+        config=config,
+        dataset="folder",
+    )
+    loaded = load_weights(tmp_path / "models", "tiny_seg")
+    assert loaded.card["role"] == "segmentation" and loaded.card["input"]["size"] == 32
+    assert 0.05 <= loaded.card["thresholds"]["segmentation"] <= 0.95
+    assert set(card["metrics"]["cross_validation"]["summary"]) >= {"dice_whole_set", "sensitivity_at_2_fppi"}
+    assert len(card["metrics"]["cross_validation"]["per_fold"]) == 2
+    assert (tmp_path / "runs" / "tiny_seg" / "fold0" / "epochs.csv").exists()
+    assert (tmp_path / "runs" / "tiny_seg" / "fold0" / "learning_curve.png").exists()
+    probability = loaded.model.predict(np.zeros((1, 32, 32, 1), np.float32), verbose=0)
+    assert probability.shape == (1, 32, 32, 1)
+
+
+@pytest.mark.slow
+def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path):
+    from breastapp.ml.evaluate.run import evaluate
+    from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.classification import ClassificationConfig
+    from breastapp.ml.train.loop import FitSettings
+    from breastapp.ml.train.runner import train_recipe
+
+    config = ClassificationConfig(
+        name="tiny_cls",
+        architecture="cnn_classifier",
+        build_kwargs={"input_size": 32, "n_classes": 3},
+        spec=CanonicalSpec(modality="US", spacing_mm=None, contrast="none", size=32),
+        classes=("benign", "malignant", "normal"),
+        input_size=32,
+        crop_margin=None,
+        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2),
+        cv_epochs=1,
+        folds=2,
+    )
+    card = train_recipe(
+        "tiny_cls",
+        folder_dataset,
+        tmp_path / "models",
+        tmp_path / "runs" / "tiny_cls",
+        config=replace(config),
+        dataset="folder",
+    )
+    pooled = card["metrics"]["cross_validation"]["pooled_out_of_fold"]
+    assert pooled["n"] == 12 and np.array(pooled["confusion_matrix"]).sum() == 12
+    assert (
+        load_weights(tmp_path / "models", "tiny_cls").card["thresholds"]["malignancy"]
+        == pooled["malignancy_threshold"]
+    )
+    report = evaluate(
+        ["tiny_cls"],
+        tmp_path / "models",
+        "folder",
+        folder_dataset,
+        tmp_path / "report",
+        runs_dir=tmp_path / "runs",
+    )
+    text = report.read_text()
+    assert "AUC" in text and "| malignant |" in text
+    assert (tmp_path / "report" / "roc.png").exists() and (tmp_path / "report" / "confusion.png").exists()
