@@ -24,6 +24,12 @@ def add_arguments(parser) -> None:
         "--runs", type=Path, help="training runs folder: adds learning curves, holds the cache"
     )
     parser.add_argument("--limit", type=int, help="only the first N images")
+    parser.add_argument(
+        "--out-of-fold",
+        action="store_true",
+        help="segmentation: score the cross-validation's out-of-fold maps kept under --runs instead of the "
+        "final weights (the weights' own training set, evaluated honestly)",
+    )
 
 
 def run(args) -> int:
@@ -38,6 +44,7 @@ def run(args) -> int:
         runs_dir=args.runs,
         limit=args.limit,
         csv_dir=args.csv_dir,
+        out_of_fold=args.out_of_fold,
     )
     logger.info("report written to %s", path)
     return 0

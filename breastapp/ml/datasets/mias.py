@@ -86,7 +86,7 @@ def _all_numbers(values) -> bool:
 
 
 def load_mias(root: Path) -> list[ImageRecord]:
-    """Every image of `root/images` with its lesions from `root/Info.txt` (several lines per image allowed)."""
+    """Every image of `root/images` with its lesions from `root/Info.txt` (several lines per image)."""
     root = Path(root)
     lesions: dict[str, list[LesionAnnotation]] = {}
     tissue_of: dict[str, str] = {}

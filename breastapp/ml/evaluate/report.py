@@ -16,7 +16,8 @@ def segmentation_section(results: dict, threshold: float, candidate_threshold: f
     lines = [
         "## Segmentation",
         f"Threshold {threshold:.2f} (from the card). Candidates for the FROC: connected regions of the "
-        f"probability map above {candidate_threshold:.2f}, scored by their maximum; a candidate hits a lesion "
+        f"probability map above {candidate_threshold:.2f}, scored by their maximum; "
+        "a candidate hits a lesion "
         "when its centroid lies in the lesion or the lesion's centroid lies in it (one hit per lesion; extra "
         "candidates on a found lesion are ignored; all others are false positives).",
         "",
@@ -27,9 +28,11 @@ def segmentation_section(results: dict, threshold: float, candidate_threshold: f
     for label, r in results.items():
         t, s = r["table"], r["sensitivity_at"]
         lines.append(
-            f"| {label} | {r['images']} | {r['lesions']} | {_fmt(t['whole_set']['dice'])} | {_fmt(t['whole_set']['iou'])} "
+            f"| {label} | {r['images']} | {r['lesions']} "
+            f"| {_fmt(t['whole_set']['dice'])} | {_fmt(t['whole_set']['iou'])} "
             f"| {_fmt(t['true_positive_lesions']['dice'])} | {_fmt(t['true_positive_lesions']['iou'])} "
-            f"| {_fmt(r['mean_lesion_image_dice'])} | {_fmt(s[0.5])} | {_fmt(s[1.0])} | {_fmt(s[2.0])} | {_fmt(s[4.0])} |"
+            f"| {_fmt(r['mean_lesion_image_dice'])} | {_fmt(s[0.5])} | {_fmt(s[1.0])} "
+            f"| {_fmt(s[2.0])} | {_fmt(s[4.0])} |"
         )
     lines += [
         "",

@@ -100,7 +100,9 @@ def write_examples(samples, maps, threshold: float, out_dir: Path, modality: str
     return names
 
 
-def evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_dir) -> str:
+def evaluate_segmentation(
+    names, models_dir, dataset, records, out_dir, cache_dir, out_of_fold_dir=None
+) -> str:
     from breastapp.ml.registry import load_weights
 
     loaded = [load_weights(models_dir, name) for name in names]
@@ -112,10 +114,13 @@ def evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_di
         kinds=(MASS,) if card["modality"] == "MG" else ("lesion",),
         progress=True,
     )
-    all_maps = {
-        name: segmentation_maps(weights, samples, weights.card)
-        for name, weights in zip(names, loaded, strict=True)
-    }
+    if out_of_fold_dir is not None:
+        all_maps = {name: out_of_fold_maps(out_of_fold_dir / name, samples) for name in names}
+    else:
+        all_maps = {
+            name: segmentation_maps(weights, samples, weights.card)
+            for name, weights in zip(names, loaded, strict=True)
+        }
     if len(names) > 1:
         all_maps["ensemble (mean)"] = [
             np.mean(stack, axis=0) for stack in zip(*all_maps.values(), strict=True)
@@ -129,6 +134,14 @@ def evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_di
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
     examples = write_examples(samples, all_maps[list(all_maps)[-1]], threshold, out_dir, card["modality"])
     return segmentation_section(results, threshold, candidate_threshold, examples)
+
+
+def out_of_fold_maps(run_dir: Path, samples) -> list[np.ndarray]:
+    """The cross-validation's out-of-fold probability maps (each image predicted by the fold that did
+    not train on it), in `samples` order: the honest way to score weights on their own training set."""
+    with np.load(run_dir / "oof.npz") as data:
+        index = {str(image_id): i for i, image_id in enumerate(data["image_ids"])}
+        return [data[f"map_{index[sample.image_id]}"].astype(np.float32) for sample in samples]
 
 
 def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_dir) -> str:
@@ -194,6 +207,7 @@ def evaluate(
     runs_dir: Path | None = None,
     limit: int | None = None,
     csv_dir: Path | None = None,
+    out_of_fold: bool = False,
 ) -> Path:
     """Write `out_dir/report.md` and its plots; returns the report path."""
     from breastapp.ml.registry import read_card
@@ -203,7 +217,8 @@ def evaluate(
     records = load_dataset(dataset, data, csv_dir)[: limit or None]
     cache_dir = (runs_dir or out_dir) / "cache"
     if card["role"] == "segmentation":
-        body = evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_dir)
+        oof_dir = runs_dir if out_of_fold else None
+        body = evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_dir, oof_dir)
     else:
         body = evaluate_classification(names[0], models_dir, dataset, records, out_dir, cache_dir)
     curves = copy_learning_curves(names, runs_dir, out_dir) if runs_dir else []

@@ -26,12 +26,12 @@ from breastapp.ml.evaluate.classification import (
     sensitivity_specificity,
     threshold_for_sensitivity,
 )
+from breastapp.ml.lesions import MIN_CROP_PX, lesion_crop  # the engine's own crop: same framing
 
 from .augment import AugmentSettings
 from .loop import FitSettings, fit, set_seeds
 
 logger = logging.getLogger(__name__)
-MIN_CROP_PX = 32
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,6 @@ class ClassificationConfig:
     folds: int = 5
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     target_sensitivity: float = 0.9
-
-
-def lesion_crop(pixels: np.ndarray, box, margin: float, size: int) -> np.ndarray:
-    """Square crop centred on a lesion box, side max(h, w) * (1 + 2 * margin) (at least MIN_CROP_PX),
-    zero-padded at the image edge and resized to size x size. The engine crops the same way."""
-    row0, col0, row1, col1 = (int(v) for v in box)
-    side = max(MIN_CROP_PX, int(round(max(row1 - row0, col1 - col0) * (1 + 2 * margin))))
-    center_row, center_col = (row0 + row1) // 2, (col0 + col1) // 2
-    from .tiles import crop
-
-    square = crop(pixels, center_row, center_col, side)
-    return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
 
 
 def examples(samples: list[CanonicalSample], config: ClassificationConfig):
@@ -224,7 +212,8 @@ def train_classifier(samples, config: ClassificationConfig, out_dir: Path):
             f"{MIN_CROP_PX} canonical px, zero-padded, resized to size x size",
         },
         "thresholds": {"malignancy": pooled["malignancy_threshold"]},
-        "threshold_rule": f"highest threshold with pooled out-of-fold malignant sensitivity >= {config.target_sensitivity}",
+        "threshold_rule": "highest threshold with pooled out-of-fold malignant sensitivity >= "
+        f"{config.target_sensitivity}",
         "hyperparameters": {
             "optimizer": "adam",
             "loss": "sparse_categorical_crossentropy",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 from dataclasses import replace
 from pathlib import Path
@@ -118,6 +119,7 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
         "hyperparameters": fields["hyperparameters"],
         "metrics": {"cross_validation": cv},
         "training_time_s": fields["training_time_s"],
-        "training_device": f"{device_name()} on {platform.node() or 'unknown host'} ({platform.processor() or platform.machine()})",
+        "training_device": f"{device_name()} ({platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} logical CPUs)",
         "trained": True,
     }

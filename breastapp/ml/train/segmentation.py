@@ -221,7 +221,8 @@ def train_segmentation(samples, config: SegmentationConfig, out_dir: Path) -> tu
             "augment": asdict(config.augment),
             "tiles": asdict(config.tiles) if config.tiles else None,
         },
-        "threshold_rule": "grid 0.05..0.95 maximising whole-set Dice (seed 003 eq. 4) on pooled out-of-fold maps",
+        "threshold_rule": "grid 0.05..0.95 maximising whole-set Dice (seed 003 eq. 4) on pooled "
+        "out-of-fold maps",
         "cv": {k: cv[k] for k in ("threshold", "best_epochs", "per_fold", "summary", "candidate_threshold")},
         "training_time_s": round(time.time() - started, 1),
     }
