@@ -232,13 +232,14 @@ def main(argv=None) -> int:
             total = db.session.query(Analysis).count()
         print(
             f"database: {app.config['SQLALCHEMY_DATABASE_URI'].split('://')[0]}; {total} analyses "
-            f"filled in {fill_s:.1f} s; median of {args.runs} runs per line"
+            f"filled in {fill_s:.1f} s; median of {args.runs} runs per line",
+            flush=True,
         )
         client = app.test_client()
         check_login(client)
         for label, url in cases(user_ids[0], datetime.now(UTC)):
             seconds, size = time_get(client, url, args.runs)
-            print(f"  {label:<45} {seconds * 1000:9.1f} ms  {size / 1024:9.1f} KiB")
+            print(f"  {label:<45} {seconds * 1000:9.1f} ms  {size / 1024:9.1f} KiB", flush=True)
     return 0
 
 
