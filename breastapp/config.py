@@ -164,6 +164,8 @@ def celery_settings(config: dict) -> dict:
         "task_acks_late": True,  # a worker killed mid-job leaves the message to be redelivered
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,  # one heavy job per process at a time
+        # Each child loads the networks in worker_process_init before reporting up (seconds on a GPU).
+        "worker_proc_alive_timeout": 180,
         "task_soft_time_limit": config["TASK_SOFT_LIMIT_S"],
         "task_time_limit": config["TASK_HARD_LIMIT_S"],
         "broker_connection_retry_on_startup": True,

@@ -2,7 +2,7 @@
 
 Loading TensorFlow before fork would share its threads and GPU context with the children, which
 breaks; loading it per task would cost seconds each time. `worker_process_init` runs in each prefork
-child; for the solo and threads pools (no children) `worker_ready` does the same in the main process.
+child (and once for the solo pool). With the threads pool the engine is built lazily by the first task.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from celery import current_app as current_celery_app
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,3 @@ def warm_up_engine() -> None:
 def _on_worker_process_init(**_kwargs) -> None:
     warm_up_engine()
 
-
-@worker_ready.connect
-def _on_worker_ready(sender=None, **_kwargs) -> None:
-    pool = str(getattr(sender, "pool_cls", "")).lower()
-    if "prefork" not in pool:
-        warm_up_engine()
