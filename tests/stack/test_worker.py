@@ -56,7 +56,9 @@ def setup(backing_services, weights_dir, tmp_path_factory) -> WorkerSetup:
         "BREASTAPP_MODELS_DIR": str(weights_dir),
         "BREASTAPP_ADMIN_PASSWORD": admin_password,
     }
-    run_to_completion("db-upgrade", ["flask", "--app", "app", "db", "upgrade"], env, logs, timeout=180)
+    # The schema comes first; production's start-up check refuses a database behind the migrations.
+    schema_env = env | {"BREASTAPP_ENV": "development"}
+    run_to_completion("db-upgrade", ["flask", "--app", "app", "db", "upgrade"], schema_env, logs, timeout=180)
     run_to_completion("init-admin", ["flask", "--app", "app", "init-admin"], env, logs, timeout=120)
     overrides = {
         "ENV_NAME": "production",
@@ -147,13 +149,19 @@ def lesion_count(database: str, analysis_id: str) -> int:
 
 
 def wait_for_status(
-    setup: WorkerSetup, analysis_id: str, statuses: tuple[str, ...], timeout: float, interval: float = 0.2
+    setup: WorkerSetup,
+    analysis_id: str,
+    statuses: tuple[str, ...],
+    timeout: float,
+    worker: ManagedProcess,
+    interval: float = 0.2,
 ) -> dict:
     return wait_until(
         lambda: (row := analysis_row(setup.database, analysis_id))["status"] in statuses and row,
         timeout,
         interval=interval,
         what=f"analysis {analysis_id} to be {'/'.join(statuses)}",
+        logs=[worker],
     )
 
 
@@ -161,7 +169,7 @@ def test_worker_process_analyses_an_upload_into_postgresql(setup, shared_data):
     worker = start_worker(setup, "worker-e2e")
     try:
         analysis_id = upload_through_the_app(setup, shared_data / "mini-mias" / "images" / MALIGNANT_MASS)
-        row = wait_for_status(setup, analysis_id, ("done", "failed"), timeout=180)
+        row = wait_for_status(setup, analysis_id, ("done", "failed"), 180, worker)
         assert row["status"] == "done", f"{row}\n{worker.log_text()}"
         assert row["attempts"] == 1
         assert row["verdict"] in ("no_suspicious_lesion", "benign", "malignant")
@@ -195,14 +203,14 @@ def test_job_of_a_killed_worker_is_finished_by_another(setup, shared_data):
     second = None
     try:
         analysis_id = upload_through_the_app(setup, shared_data / "mini-mias" / "images" / MALIGNANT_MASS)
-        wait_for_status(setup, analysis_id, ("running", "done", "failed"), timeout=120, interval=0.01)
+        wait_for_status(setup, analysis_id, ("running", "done", "failed"), 120, first, interval=0.01)
         first.kill()
         row = analysis_row(setup.database, analysis_id)
         assert row["status"] == "running" and row["attempts"] == 1, f"not killed mid-job: {row}"
 
         time.sleep(VISIBILITY_TIMEOUT_S)
         second = start_worker(setup, "worker-rescue", app, **short_visibility)
-        row = wait_for_status(setup, analysis_id, ("done", "failed"), timeout=120)
+        row = wait_for_status(setup, analysis_id, ("done", "failed"), 120, second)
         assert row["status"] == "done", f"{row}\n{second.log_text()}"
         assert row["attempts"] == 2
     finally:

@@ -121,15 +121,26 @@ def entrypoint(role: str, *extra: str) -> list[str]:
     return [str(ENTRYPOINT), role, *extra]
 
 
-def wait_until(check: Callable[[], object], timeout: float, interval: float = 0.2, what: str = "condition"):
-    """Poll `check` until it returns something truthy; return that, or fail after `timeout` seconds."""
+def wait_until(
+    check: Callable[[], object],
+    timeout: float,
+    interval: float = 0.2,
+    what: str = "condition",
+    logs: Sequence[ManagedProcess] = (),
+):
+    """Poll `check` until it returns something truthy; return that, or fail after `timeout` seconds.
+
+    The failure message carries the end of each process log in `logs`: what the worker said is
+    usually the whole explanation.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            tails = "".join(f"\n--- {process.name} log ---\n{process.log_text()}" for process in logs)
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tails}")
         time.sleep(interval)
 
 
