@@ -52,7 +52,11 @@ def run(analysis_id: str, engine=None, storage: Storage | None = None) -> RunOut
 
             engine = get_engine(config)
         output = engine.analyze_bytes(
-            data, modality=image.modality, view=image.view, laterality=image.laterality
+            data,
+            modality=image.modality,
+            view=image.view,
+            laterality=image.laterality,
+            spacing_mm=image.spacing_row_mm,  # the user's choice; DICOM tags win in the engine
         )
         _write_results(storage, analysis, output)
         _mark_done(analysis, output.result, time.perf_counter() - started)

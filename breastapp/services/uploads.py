@@ -27,6 +27,7 @@ class PlainImageChoices:
     modality: str | None = None
     view: str | None = None
     laterality: str | None = None
+    spacing_mm: float | None = None  # mini-MIAS: 0.2; lets the engine report sizes in mm
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def create_study(
                 modality=choices.modality,
                 view=choices.view,
                 laterality=choices.laterality,
+                spacing_mm=choices.spacing_mm,
             )
         except ImagingError as refusal:
             outcome.refused.append(

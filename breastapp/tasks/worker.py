@@ -31,4 +31,3 @@ def warm_up_engine() -> None:
 @worker_process_init.connect
 def _on_worker_process_init(**_kwargs) -> None:
     warm_up_engine()
-

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, FloatField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from breastapp.constants import MODALITIES, VIEWS
 from breastapp.orm import ROLES
@@ -41,6 +41,11 @@ class UploadForm(FlaskForm):
     )
     view = SelectField("View", choices=choices(VIEW_CHOICES), validators=[Optional()])
     laterality = SelectField("Laterality", choices=choices(LATERALITY_CHOICES), validators=[Optional()])
+    spacing_mm = FloatField(
+        "Pixel spacing (mm)",
+        validators=[Optional(), NumberRange(min=0.01, max=2.0)],
+        render_kw={"step": "0.01"},
+    )
 
 
 class CreateUserForm(FlaskForm):

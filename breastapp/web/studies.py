@@ -55,7 +55,10 @@ def create():
         current_user,
         files,
         uploads.PlainImageChoices(
-            form.modality.data or None, form.view.data or None, form.laterality.data or None
+            form.modality.data or None,
+            form.view.data or None,
+            form.laterality.data or None,
+            form.spacing_mm.data,
         ),
         Storage(current_app.config["UPLOAD_DIR"]),
         uploads.decode_limits(current_app.config),

@@ -45,7 +45,9 @@ def uploaded_analysis(app, client_files) -> Analysis:
     db.session.commit()
     client = app.test_client()
     login(client, "worker")
-    response = upload(client, client_files, json_api=True, modality="MG", view="CC", laterality="L")
+    response = upload(
+        client, client_files, json_api=True, modality="MG", view="CC", laterality="L", spacing_mm="0.2"
+    )
     analysis_id = response.get_json()["images"][0]["analysis_id"]
     return db.session.get(Analysis, analysis_id), client
 
@@ -68,6 +70,7 @@ def test_run_writes_files_lesions_and_done_in_one_go(engine_app, mias_png):
     document = json.loads(storage.result_path(row.image.study_id, row.id, "result.json").read_text())
     assert document["analysis_id"] == row.id and len(document["lesions"]) == len(row.lesions)
     assert db.session.scalar(db.select(db.func.count(Lesion.id))) == len(row.lesions)
+    assert document["spacing_mm"] == [0.2, 0.2]  # the user's spacing reached the engine
 
     # The result page, status JSON and downloads now show it.
     page = client.get(f"/analyses/{row.id}").get_data(as_text=True)
