@@ -22,18 +22,20 @@ if [ "${BREASTAPP_SKIP_INSTALL:-0}" != "1" ]; then
     ensure_venv requirements.txt
 fi
 [ -x "$VENV_DIR/bin/python" ] || die "no virtual environment at $VENV_DIR"
-export PATH="$PWD/$VENV_DIR/bin:$PATH"
+export PATH="$VENV_DIR/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
-mkdir -p instance
-chmod 700 instance
+# instance/ holds the SQLite database, the broker's folders and the secret key (the app's defaults).
+INSTANCE_DIR="${BREASTAPP_INSTANCE_DIR:-instance}"
+mkdir -p "$INSTANCE_DIR"
+chmod 700 "$INSTANCE_DIR"
 
 # A random secret key, made once and kept in instance/ (git-ignored), unless one is given.
 if [ -z "${BREASTAPP_SECRET_KEY:-}" ]; then
-    if [ ! -s instance/secret_key ]; then
-        (umask 077 && python -c 'import secrets; print(secrets.token_urlsafe(48))' > instance/secret_key)
+    if [ ! -s "$INSTANCE_DIR/secret_key" ]; then
+        (umask 077 && python -c 'import secrets; print(secrets.token_urlsafe(48))' > "$INSTANCE_DIR/secret_key")
     fi
-    BREASTAPP_SECRET_KEY="$(cat instance/secret_key)"
+    BREASTAPP_SECRET_KEY="$(cat "$INSTANCE_DIR/secret_key")"
     export BREASTAPP_SECRET_KEY
 fi
 

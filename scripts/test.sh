@@ -95,7 +95,7 @@ ensure_chromium
 ensure_redis
 ensure_postgres
 
-export PATH="$PWD/$VENV_DIR/bin:$PATH"
+export PATH="$VENV_DIR/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
 say "running the test suite"

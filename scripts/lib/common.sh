@@ -2,6 +2,10 @@
 # Expects the caller to have cd'ed to the repository root and set -euo pipefail.
 
 VENV_DIR="${BREASTAPP_VENV:-.venv}"
+case "$VENV_DIR" in
+    /*) ;;
+    *) VENV_DIR="$PWD/$VENV_DIR" ;;
+esac
 PYTHON_FOR_VENV="${PYTHON:-python3}"
 
 say() {

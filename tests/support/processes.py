@@ -153,8 +153,8 @@ def wait_for_http(url: str, process: ManagedProcess, timeout: float = 60.0) -> N
                 f"{process.name} exited with {process.popen.returncode}:\n{process.log_text()}"
             )
         try:
-            return requests.get(url, timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(url, timeout=10).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting
             return False
 
     wait_until(answered, timeout, interval=0.3, what=f"{url} to answer 200")
