@@ -88,6 +88,14 @@ def _base_select(columns):
     )
 
 
+def _aggregate_select(columns, filters: HistoryFilters):
+    """For counts and the median: join images only when the modality filter needs it (big-table speed)."""
+    query = select(*columns).select_from(Analysis)
+    if filters.modality:
+        query = query.join(Image, Analysis.image_id == Image.id)
+    return query
+
+
 def _apply_filters(query, filters: HistoryFilters):
     if filters.date_from:
         query = query.where(Analysis.created_at >= _day_start(filters.date_from))
@@ -146,7 +154,7 @@ def query(
     page = max(1, page)
     rows_query = _apply_filters(_base_select(ROW_COLUMNS), filters).order_by(*_order(sort))
     rows = db.session.execute(rows_query.limit(per_page).offset((page - 1) * per_page)).all()
-    total = db.session.scalar(_apply_filters(_base_select([func.count(Analysis.id)]), filters))
+    total = db.session.scalar(_apply_filters(_aggregate_select([func.count()], filters), filters))
     return HistoryPage([HistoryRow(*row) for row in rows], total or 0, page, per_page)
 
 
@@ -158,7 +166,7 @@ def summary(filters: HistoryFilters) -> HistorySummary:
 
 
 def _counts(column, filters: HistoryFilters) -> dict[str, int]:
-    query = _apply_filters(_base_select([column, func.count(Analysis.id)]), filters).group_by(column)
+    query = _apply_filters(_aggregate_select([column, func.count()], filters), filters).group_by(column)
     return {key or "none": count for key, count in db.session.execute(query).all()}
 
 
@@ -166,11 +174,10 @@ def _median_processing(filters: HistoryFilters) -> float | None:
     done = Analysis.processing_s.is_not(None)
     if db.session.get_bind().dialect.name == "postgresql":
         median = func.percentile_cont(0.5).within_group(Analysis.processing_s)
-        value = db.session.scalar(_apply_filters(_base_select([median]), filters).where(done))
+        value = db.session.scalar(_apply_filters(_aggregate_select([median], filters), filters).where(done))
         return None if value is None else float(value)
-    values = db.session.scalars(
-        _apply_filters(_base_select([Analysis.processing_s]), filters).where(done)
-    ).all()
+    column_query = _aggregate_select([Analysis.processing_s], filters)
+    values = db.session.scalars(_apply_filters(column_query, filters).where(done)).all()
     return float(statistics.median(values)) if values else None
 
 
