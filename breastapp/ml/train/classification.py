@@ -30,6 +30,7 @@ from breastapp.ml.lesions import MIN_CROP_PX, lesion_crop  # the engine's own cr
 
 from .augment import AugmentSettings
 from .loop import FitSettings, fit, set_seeds
+from .segmentation import mean_and_spread
 
 logger = logging.getLogger(__name__)
 
@@ -175,14 +176,7 @@ def cross_validate(samples, config: ClassificationConfig, out_dir: Path) -> dict
             }
         )
     pooled = oof_metrics(probabilities, labels, groups, config)
-    spread = {
-        key: {
-            "mean": float(np.nanmean([f[key] for f in per_fold])),
-            "std": float(np.nanstd([f[key] for f in per_fold])),
-            "folds": [f[key] for f in per_fold],
-        }
-        for key in ("accuracy", "malignant_auc")
-    }
+    spread = {key: mean_and_spread([fold[key] for fold in per_fold]) for key in ("accuracy", "malignant_auc")}
     return {
         "pooled_out_of_fold": pooled,
         "summary": spread,

@@ -25,6 +25,10 @@ class FitSettings:
     patience: int = 5
     seed: int = 0
     steps_per_epoch: int | None = None  # None = one pass over the training arrays
+    # Keras' default BatchNorm momentum (0.99) needs hundreds of steps before the inference statistics
+    # match the data; our runs take ~30 steps per epoch for a few epochs, and with 0.99 the validation
+    # Dice stayed near 0 while the training Dice reached 0.6. 0.9 settles within ~30 steps.
+    batch_norm_momentum: float | None = 0.9
 
 
 def set_seeds(seed: int) -> None:
@@ -39,6 +43,15 @@ def device_name() -> str:
     import tensorflow as tf
 
     return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def set_batch_norm_momentum(model, momentum: float) -> None:
+    """Set the moving-average momentum of every BatchNormalization layer (see FitSettings)."""
+    import keras
+
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
 
 
 def augmented_batches(images, targets, settings: FitSettings, augment: AugmentSettings, seg: bool):
@@ -85,6 +98,8 @@ def fit(
     import keras
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    if settings.batch_norm_momentum is not None:
+        set_batch_norm_momentum(model, settings.batch_norm_momentum)
     model.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate, beta_1=settings.beta_1),
         loss=loss,

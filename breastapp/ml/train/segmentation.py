@@ -127,17 +127,17 @@ def fold_metrics(maps, samples, threshold: float, candidate_threshold: float) ->
     }
 
 
+def mean_and_spread(values) -> dict:
+    """Mean, standard deviation and the values themselves, ignoring NaN (a fold without lesions)."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    mean, std = (float(finite.mean()), float(finite.std())) if finite.size else (float("nan"), float("nan"))
+    return {"mean": mean, "std": std, "folds": [float(value) for value in array]}
+
+
 def summarise(per_fold: list[dict]) -> dict:
     """Mean and standard deviation of every metric across folds, plus the per-fold values."""
-    keys = per_fold[0].keys()
-    return {
-        key: {
-            "mean": float(np.nanmean([f[key] for f in per_fold])),
-            "std": float(np.nanstd([f[key] for f in per_fold])),
-            "folds": [float(f[key]) for f in per_fold],
-        }
-        for key in keys
-    }
+    return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in per_fold[0]}
 
 
 def cross_validate(samples, config: SegmentationConfig, out_dir: Path) -> dict:

@@ -105,3 +105,11 @@ def test_confusion_matrix_and_per_class_table():
     assert report["malignant"]["precision"] == 0.5 and report["malignant"]["recall"] == 1.0
     assert report["malignant"]["f1"] == pytest.approx(2 / 3)
     assert report["accuracy"] == pytest.approx(3 / 5)
+
+
+def test_fold_summary_ignores_folds_without_a_value():
+    from breastapp.ml.train.segmentation import mean_and_spread
+
+    summary = mean_and_spread([0.5, float("nan"), 0.7])
+    assert summary["mean"] == pytest.approx(0.6) and summary["std"] == pytest.approx(0.1)
+    assert np.isnan(summary["folds"][1])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
 from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
 from breastapp.ml.train.augment import AugmentSettings, augment_pair
 from breastapp.ml.train.tiles import TileSettings, build_tile_set, crop
+
+from .conftest import synthetic_lesion_image
 
 
 def _sample(size=96, lesion_box=(40, 50, 52, 62)) -> CanonicalSample:
@@ -79,6 +82,7 @@ def test_losses_match_hand_values():
 
 @pytest.mark.slow
 def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path):
+    from breastapp.ml.evaluate.run import evaluate
     from breastapp.ml.registry import load_weights
     from breastapp.ml.train.loop import FitSettings
     from breastapp.ml.train.runner import train_recipe
@@ -111,6 +115,60 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     assert (tmp_path / "runs" / "tiny_seg" / "fold0" / "learning_curve.png").exists()
     probability = loaded.model.predict(np.zeros((1, 32, 32, 1), np.float32), verbose=0)
     assert probability.shape == (1, 32, 32, 1)
+    report = evaluate(
+        ["tiny_seg"],
+        tmp_path / "models",
+        "folder",
+        folder_dataset,
+        tmp_path / "report",
+        runs_dir=tmp_path / "runs",
+        out_of_fold=True,
+    )
+    assert "Dice whole set" in report.read_text() and (tmp_path / "report" / "froc.png").exists()
+    assert list((tmp_path / "report").glob("example_*.png"))
+
+
+@pytest.mark.slow
+def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
+    from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.loop import FitSettings
+    from breastapp.ml.train.runner import train_recipe
+    from breastapp.ml.train.segmentation import SegmentationConfig
+
+    rng = np.random.default_rng(2)
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "masks").mkdir()
+    lines = ["image,label,patient,modality,spacing_mm"]
+    for i in range(6):
+        image, mask = synthetic_lesion_image(rng, size=96, lesion=i % 3 != 2)
+        image[:, 70:] = 0  # black background beside the "breast"
+        cv2.imwrite(str(tmp_path / "data" / "images" / f"mg{i}.png"), image)
+        cv2.imwrite(str(tmp_path / "data" / "masks" / f"mg{i}.png"), mask)
+        lines.append(f"mg{i}.png,{'malignant' if i % 3 != 2 else 'normal'},p{i},MG,0.4")
+    (tmp_path / "data" / "labels.csv").write_text("\n".join(lines) + "\n")
+    config = SegmentationConfig(
+        name="tiny_mg",
+        architecture="unet",
+        build_kwargs={"base": 4, "depth": 2},
+        spec=CanonicalSpec(modality="MG", spacing_mm=0.4),
+        tiles=TileSettings(tile=32),
+        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2),
+        cv_epochs=1,
+        folds=2,
+        overlap=8,
+    )
+    card = train_recipe(
+        "tiny_mg",
+        tmp_path / "data",
+        tmp_path / "models",
+        tmp_path / "runs" / "tiny_mg",
+        config=config,
+        dataset="folder",
+    )
+    assert card["input"]["tile"] == 32 and card["input"]["spacing_mm"] == 0.4
+    assert (
+        load_weights(tmp_path / "models", "tiny_mg").card["hyperparameters"]["tiles"]["shifted_copies"] == 4
+    )
 
 
 @pytest.mark.slow
