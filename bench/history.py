@@ -103,15 +103,18 @@ def fill(user_ids: list[str], analyses: int, rng: random.Random) -> None:
     # A few busy radiologists read most studies (Zipf-like weights).
     user_weights = [1 / (rank + 1) for rank in range(len(user_ids))]
     studies, images, rows = [], [], []
-    while len(rows) < analyses:
+    made = 0
+    while made < analyses:
         study_id, owner = str(uuid.uuid4()), rng.choices(user_ids, user_weights)[0]
         created = now - timedelta(days=rng.uniform(0, HISTORY_DAYS))
         modality = "MG" if rng.random() < 0.85 else "US"
         studies.append({"id": study_id, "owner_id": owner, "label": None, "created_at": created})
-        for view_number in range(rng.choice((1, 2, 4, 4)) if modality == "MG" else 1):
+        views = min(rng.choice((1, 2, 4, 4)) if modality == "MG" else 1, analyses - made)
+        for view_number in range(views):
             image, analysis = make_image_and_analysis(study_id, owner, modality, view_number, created, rng)
             images.append(image)
             rows.append(analysis)
+        made += views
         if len(rows) >= BATCH:
             flush(studies, images, rows)
     flush(studies, images, rows)
