@@ -73,7 +73,8 @@ def run(analysis_id: str, engine=None, storage: Storage | None = None) -> RunOut
 
 def _claim(analysis_id: str, max_attempts: int) -> Analysis | None:
     """Count the attempt and mark the row running (committed); fail it when the attempts are used up."""
-    analysis = db.session.get(Analysis, analysis_id, with_for_update=True)
+    # Lock only the analysis row: PostgreSQL refuses FOR UPDATE on the outer-joined relationships.
+    analysis = db.session.get(Analysis, analysis_id, with_for_update={"of": Analysis})
     if analysis is None:
         log.warning("analysis %s does not exist; message dropped", analysis_id)
         return None
