@@ -178,6 +178,8 @@ def celery_settings(config: dict) -> dict:
             "data_folder_in": str(queue_dir),
             "data_folder_out": str(queue_dir),
             "processed_folder": str(Path(config["BROKER_DIR"]) / "processed"),
+            # kombu keeps its exchange table in ./control by default: keep it under the instance folder.
+            "control_folder": str(Path(config["BROKER_DIR"]) / "control"),
             "store_processed": False,
         }
     elif broker_url.startswith(("redis://", "rediss://")):
