@@ -76,6 +76,7 @@ def test_run_writes_files_lesions_and_done_in_one_go(engine_app, mias_png):
     page = client.get(f"/analyses/{row.id}").get_data(as_text=True)
     assert "Research use only — not for clinical use" in page and "mg_seg_bcir" in page
     assert "Outlines" in page and "Heatmap" in page and "Original" in page
+    assert "alert-untrained" in page  # initialised weights: the page must say the result means nothing
     assert client.get(f"/analyses/{row.id}/status").get_json()["status"] == "done"
     overlay = client.get(f"/analyses/{row.id}/files/overlay.png?download=1")
     assert overlay.status_code == 200 and overlay.data.startswith(b"\x89PNG")
