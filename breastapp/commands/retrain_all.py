@@ -20,6 +20,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--only", nargs="*", choices=ORDER, help="a subset of the weights, in this order")
     parser.add_argument("--quick", action="store_true", help="a few steps per network (checks the setup)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse cross-validation folds that already finished under --runs",
+    )
 
 
 def run(args) -> int:
@@ -29,7 +34,9 @@ def run(args) -> int:
     started = time.time()
     for name in args.only or ORDER:
         config = quick(RECIPES[name]) if args.quick else RECIPES[name]
-        card = train_recipe(name, args.data, args.models_dir, args.runs / name, config=config)
+        card = train_recipe(
+            name, args.data, args.models_dir, args.runs / name, config=config, resume=args.resume
+        )
         logger.info("%s done in %.0f s (total %.0f s)", name, card["training_time_s"], time.time() - started)
     logger.info("retrain-all finished in %.0f s", time.time() - started)
     return 0

@@ -29,6 +29,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cv-epochs", type=int, help="epoch budget per fold")
     parser.add_argument("--quick", action="store_true", help="a few steps, 2 folds: check the setup only")
     parser.add_argument("--limit", type=int, help="use only the first N images (smoke runs)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse cross-validation folds that already finished under --runs",
+    )
 
 
 def configured_recipe(args):
@@ -56,6 +61,7 @@ def run(args) -> int:
         config=configured_recipe(args),
         dataset=args.dataset,
         limit=args.limit,
+        resume=args.resume,
     )
     logger.info(
         "%s trained in %.0f s; card written to %s", args.name, card["training_time_s"], args.models_dir

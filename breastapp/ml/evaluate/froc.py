@@ -15,24 +15,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-
-from .segmentation import components
 
 FPPI_POINTS = (0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """One candidate region: its score, centroid, and its number in the image's shared label map."""
+
     score: float
-    mask: np.ndarray  # bool
+    centroid: tuple[int, int]  # (row, col), rounded
+    label: int
+    labels: np.ndarray  # the label image all candidates of one image share (never copied per candidate)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.labels == self.label
 
 
 def candidates(probability: np.ndarray, candidate_threshold: float = 0.1) -> list[Candidate]:
     """Connected regions of `probability > candidate_threshold`, scored by their maximum."""
+    from scipy import ndimage
+
+    count, labels, _, centroids = cv2.connectedComponentsWithStats(
+        (probability > candidate_threshold).astype(np.uint8), connectivity=8
+    )
+    if count <= 1:
+        return []
+    index = np.arange(1, count)
+    scores = ndimage.maximum(probability, labels, index)
     return [
-        Candidate(float(probability[part].max()), part)
-        for part in components(probability > candidate_threshold)
+        Candidate(float(score), (int(round(centroids[i][1])), int(round(centroids[i][0]))), int(i), labels)
+        for i, score in zip(index, scores, strict=True)
     ]
 
 
@@ -41,20 +57,20 @@ def _centroid(mask: np.ndarray) -> tuple[int, int]:
     return int(round(rows.mean())), int(round(cols.mean()))
 
 
-def hits(candidate: np.ndarray, lesion: np.ndarray) -> bool:
+def hits(candidate: Candidate, lesion: np.ndarray) -> bool:
     """The hit rule of the module docstring."""
-    row, col = _centroid(candidate)
+    row, col = candidate.centroid
     if lesion[row, col]:
         return True
     row, col = _centroid(lesion)
-    return bool(candidate[row, col])
+    return bool(candidate.labels[row, col] == candidate.label)
 
 
 def match_image(found: list[Candidate], lesions: list[np.ndarray]) -> list[tuple[float, int | None]]:
     """(score, index of the lesion it detects or None for a false positive) per candidate."""
     matched = []
     for candidate in found:
-        target = next((i for i, lesion in enumerate(lesions) if hits(candidate.mask, lesion)), None)
+        target = next((i for i, lesion in enumerate(lesions) if hits(candidate, lesion)), None)
         matched.append((candidate.score, target))
     return matched
 

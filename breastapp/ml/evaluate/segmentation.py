@@ -43,20 +43,31 @@ class OverlapSums:
         return 1.0 if self.union == 0 else self.intersection / self.union
 
 
-def components(mask: np.ndarray) -> list[np.ndarray]:
-    """Bool masks of the 8-connected components of `mask`."""
+def label_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
+    """(number of 8-connected components, int32 label image with 0 = background)."""
     count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    return [labels == index for index in range(1, count)]
+    return count - 1, labels
+
+
+def components(mask: np.ndarray) -> list[np.ndarray]:
+    """Bool masks of the 8-connected components of `mask` (for ground truth: a few lesions per image)."""
+    count, labels = label_components(mask)
+    return [labels == index for index in range(1, count + 1)]
 
 
 def add_true_positive_overlap(sums: OverlapSums, predicted: np.ndarray, truth: np.ndarray) -> None:
-    """Add each detected truth lesion and the predicted components touching it to `sums`."""
-    predicted_parts = components(predicted)
+    """Add each detected truth lesion and the predicted components touching it to `sums`.
+
+    Works on one label image of the prediction: a low threshold can leave hundreds of small regions,
+    and one boolean image per region would cost gigabytes on a whole set.
+    """
+    _, predicted_labels = label_components(predicted)
     for lesion in components(truth):
-        touching = [part for part in predicted_parts if np.any(part & lesion)]
-        if not touching:
+        touching = np.unique(predicted_labels[lesion])
+        touching = touching[touching > 0]
+        if touching.size == 0:
             continue  # a missed lesion: counted by the FROC, not by the outline-quality line
-        sums.add(np.logical_or.reduce(touching), lesion)
+        sums.add(np.isin(predicted_labels, touching), lesion)
 
 
 def segmentation_table(pairs) -> dict:

@@ -41,6 +41,7 @@ def train_recipe(
     config=None,
     dataset: str | None = None,
     limit: int | None = None,
+    resume: bool = False,
 ) -> dict:
     """Train recipe `name` (or `config`) on `data_root` and save `models_dir/<name>.keras` + card."""
     from breastapp.ml.registry import save_weights
@@ -57,8 +58,10 @@ def train_recipe(
     samples = load_samples(records, config.spec, run_dir.parent / "cache", kinds=kinds, progress=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     is_classifier = isinstance(config, ClassificationConfig)
-    trainer = train_classifier if is_classifier else train_segmentation
-    model, card_fields, cv = trainer(samples, config, run_dir)
+    if is_classifier:  # classifiers take a minute or two: always trained from scratch
+        model, card_fields, cv = train_classifier(samples, config, run_dir)
+    else:
+        model, card_fields, cv = train_segmentation(samples, config, run_dir, resume=resume)
     save_out_of_fold(run_dir, samples, cv, is_classifier)
     card = build_card(name, config, card_fields, dataset, samples, is_classifier)
     save_weights(model, card, models_dir, name)

@@ -19,7 +19,7 @@ import numpy as np
 from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
 from breastapp.ml.datasets.splits import kfold_indices
 from breastapp.ml.evaluate.froc import FPPI_POINTS, candidates, froc_curve, match_image, sensitivity_at
-from breastapp.ml.evaluate.segmentation import components, per_image_dice, segmentation_table
+from breastapp.ml.evaluate.segmentation import OverlapSums, components, per_image_dice, segmentation_table
 
 from .augment import AugmentSettings
 from .loop import FitSettings, fit, set_seeds
@@ -73,37 +73,74 @@ def new_model(config: SegmentationConfig):
     return build(config.architecture, **config.build_kwargs)
 
 
-def run_fold(samples, train_index, validation_index, config: SegmentationConfig, fold_dir: Path, seed: int):
-    """Train on one fold; return (validation probability maps, best epoch, history)."""
-    set_seeds(seed)
-    train = [samples[i] for i in train_index]
+def run_fold(
+    samples,
+    train_index,
+    validation_index,
+    config: SegmentationConfig,
+    fold_dir: Path,
+    seed: int,
+    resume=False,
+):
+    """Train on one fold (or, with `resume`, reuse its finished checkpoint); return
+    (validation probability maps, best epoch)."""
     validation = [samples[i] for i in validation_index]
+    finished = resume and finished_fold(fold_dir)
+    if finished:
+        model, best_epoch = finished
+        logger.info("%s: reusing the finished fold in %s", config.name, fold_dir)
+    else:
+        model, best_epoch = fit_fold([samples[i] for i in train_index], validation, config, fold_dir, seed)
+    maps = [predict_probability(model, sample, config) for sample in validation]
+    return maps, best_epoch
+
+
+def fit_fold(train, validation, config: SegmentationConfig, fold_dir: Path, seed: int):
+    set_seeds(seed)
     train_arrays = training_arrays(train, config, seed)
     validation_arrays = training_arrays(validation, config, seed + 1)
     model = new_model(config)
     settings = replace(config.fit, epochs=config.cv_epochs, seed=seed)
+    loss = make_loss(config.loss, config.positive_weight)
     history = fit(
         model,
         train_arrays,
         validation_arrays,
-        make_loss(config.loss, config.positive_weight),
+        loss,
         [dice_metric()],
         settings,
         config.augment,
         fold_dir,
         seg=True,
     )
-    best_epoch = int(np.argmin(history["val_loss"])) + 1
-    maps = [predict_probability(model, sample, config) for sample in validation]
-    return maps, best_epoch, history
+    return model, int(np.argmin(history["val_loss"])) + 1
+
+
+def finished_fold(fold_dir: Path):
+    """(best checkpoint, best epoch) of a fold whose fit completed, else None.
+
+    The learning curve is written after the fit returns, so its presence marks a finished fold; the
+    checkpoint holds the best-validation weights, the ones early stopping restored.
+    """
+    import csv
+
+    import keras
+
+    if not ((fold_dir / "learning_curve.png").exists() and (fold_dir / "best.keras").exists()):
+        return None
+    with open(fold_dir / "epochs.csv", newline="") as handle:
+        losses = [float(row["val_loss"]) for row in csv.DictReader(handle)]
+    return keras.models.load_model(fold_dir / "best.keras", compile=False), int(np.argmin(losses)) + 1
 
 
 def choose_threshold(maps, truths) -> float:
     """The grid threshold maximising whole-set Dice (equation 4) on out-of-fold maps."""
-    scores = [
-        segmentation_table((m > t, g) for m, g in zip(maps, truths, strict=True))["whole_set"]["dice"]
-        for t in THRESHOLD_GRID
-    ]
+    scores = []
+    for threshold in THRESHOLD_GRID:
+        sums = OverlapSums()
+        for probability, truth in zip(maps, truths, strict=True):
+            sums.add(probability > threshold, truth)
+        scores.append(sums.dice)
     return float(THRESHOLD_GRID[int(np.argmax(scores))])
 
 
@@ -140,7 +177,7 @@ def summarise(per_fold: list[dict]) -> dict:
     return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in per_fold[0]}
 
 
-def cross_validate(samples, config: SegmentationConfig, out_dir: Path) -> dict:
+def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: bool = False) -> dict:
     """k-fold patient-level CV: per-fold metrics, the chosen threshold and the median best epoch."""
     splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
     oof_maps: list = [None] * len(samples)
@@ -154,8 +191,14 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path) -> dict:
             len(train_index),
             len(validation_index),
         )
-        maps, best_epoch, _ = run_fold(
-            samples, train_index, validation_index, config, out_dir / f"fold{fold}", config.fit.seed + fold
+        maps, best_epoch = run_fold(
+            samples,
+            train_index,
+            validation_index,
+            config,
+            out_dir / f"fold{fold}",
+            config.fit.seed + fold,
+            resume,
         )
         best_epochs.append(best_epoch)
         for i, probability in zip(validation_index, maps, strict=True):
@@ -202,10 +245,10 @@ def final_fit(samples, config: SegmentationConfig, epochs: int, out_dir: Path):
     return model
 
 
-def train_segmentation(samples, config: SegmentationConfig, out_dir: Path) -> tuple[object, dict]:
+def train_segmentation(samples, config: SegmentationConfig, out_dir: Path, resume: bool = False):
     """Cross-validate, then fit the shipped network; returns (model, card fields)."""
     started = time.time()
-    cv = cross_validate(samples, config, out_dir)
+    cv = cross_validate(samples, config, out_dir, resume)
     epochs = max(3, int(np.median(cv["best_epochs"])))
     model = final_fit(samples, config, epochs, out_dir)
     card = {
