@@ -30,6 +30,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="a few steps, 2 folds: check the setup only")
     parser.add_argument("--limit", type=int, help="use only the first N images (smoke runs)")
     parser.add_argument(
+        "--refresh-metrics",
+        action="store_true",
+        help="segmentation: recompute the card's cross-validated metrics from the out-of-fold maps kept "
+        "under --runs (no training)",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="reuse cross-validation folds that already finished under --runs",
@@ -51,6 +57,11 @@ def configured_recipe(args):
 
 
 def run(args) -> int:
+    if args.refresh_metrics:
+        from breastapp.ml.train.refresh import refresh_segmentation_card
+
+        refresh_segmentation_card(args.name, args.data, args.models_dir, args.runs)
+        return 0
     from breastapp.ml.train.runner import train_recipe
 
     card = train_recipe(

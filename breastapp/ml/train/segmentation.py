@@ -204,7 +204,7 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
         for i, probability in zip(validation_index, maps, strict=True):
             oof_maps[i], fold_of[i] = probability, fold
     threshold = choose_threshold(oof_maps, [s.lesion_mask for s in samples])
-    candidate_threshold = min(0.1, threshold)
+    candidate_threshold = threshold  # FROC candidates: the regions the engine would report
     per_fold = []
     for fold in range(config.folds):
         members = [i for i in range(len(samples)) if fold_of[i] == fold]
