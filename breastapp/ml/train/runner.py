@@ -64,9 +64,28 @@ def train_recipe(
         model, card_fields, cv = train_segmentation(samples, config, run_dir, resume=resume)
     save_out_of_fold(run_dir, samples, cv, is_classifier)
     card = build_card(name, config, card_fields, dataset, samples, is_classifier)
-    save_weights(model, card, models_dir, name)
+    save_weights(without_training_state(model), card, models_dir, name)
     (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=str))
     return card
+
+
+def without_training_state(model):
+    """A copy of `model` with its weights but no optimizer: the shipped file holds only what inference
+    needs (Adam's two moment tensors would triple it; models/ must stay under 40 MB in all)."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def compact_saved_weights(models_dir: Path, name: str) -> None:
+    """Re-save `models_dir/<name>` without training state, keeping its card (new sha256)."""
+    from breastapp.ml.registry import load_weights, save_weights
+
+    loaded = load_weights(models_dir, name)
+    card = {key: value for key, value in loaded.card.items() if key not in ("sha256", "name", "created_at")}
+    save_weights(without_training_state(loaded.model), card, models_dir, name)
 
 
 def save_out_of_fold(run_dir: Path, samples, cv: dict, is_classifier: bool) -> None:
