@@ -74,7 +74,8 @@ def without_training_state(model):
     needs (Adam's two moment tensors would triple it; models/ must stay under 40 MB in all)."""
     import keras
 
-    copy = keras.models.clone_model(model)
+    # from_config, not clone_model: cloning a compiled model also re-compiles it, which needs the loss
+    copy = keras.Model.from_config(model.get_config())
     copy.set_weights(model.get_weights())
     return copy
 

@@ -81,7 +81,8 @@ def test_losses_match_hand_values():
 
 
 @pytest.mark.slow
-def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path):
+def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path, caplog):
+    caplog.set_level("INFO", logger="breastapp.ml.train.segmentation")
     from breastapp.ml.evaluate.run import evaluate
     from breastapp.ml.registry import load_weights
     from breastapp.ml.train.loop import FitSettings
@@ -115,6 +116,20 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     assert (tmp_path / "runs" / "tiny_seg" / "fold0" / "learning_curve.png").exists()
     probability = loaded.model.predict(np.zeros((1, 32, 32, 1), np.float32), verbose=0)
     assert probability.shape == (1, 32, 32, 1)
+    resumed = train_recipe(
+        "tiny_seg",
+        folder_dataset,
+        tmp_path / "models",
+        tmp_path / "runs" / "tiny_seg",
+        config=config,
+        dataset="folder",
+        resume=True,
+    )
+    assert "reusing the finished fold" in caplog.text  # --resume skips folds whose fit completed
+    assert (
+        resumed["metrics"]["cross_validation"]["best_epochs"]
+        == card["metrics"]["cross_validation"]["best_epochs"]
+    )
     report = evaluate(
         ["tiny_seg"],
         tmp_path / "models",
