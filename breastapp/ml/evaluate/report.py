@@ -17,9 +17,8 @@ def segmentation_section(results: dict, threshold: float, candidate_threshold: f
         "## Segmentation",
         f"Threshold {threshold:.2f} (from the card). Candidates for the FROC: connected regions of the "
         f"probability map above {candidate_threshold:.2f}, scored by their maximum; "
-        "a candidate hits a lesion "
-        "when its centroid lies in the lesion or the lesion's centroid lies in it (one hit per lesion; extra "
-        "candidates on a found lesion are ignored; all others are false positives).",
+        "a candidate hits a lesion when its centroid lies inside the lesion (one hit per lesion; "
+        "extra candidates on a found lesion are ignored; all others are false positives).",
         "",
         "| weights | images | lesions | Dice whole set | IoU whole set | Dice TP lesions | IoU TP lesions "
         "| mean lesion-image Dice | sens@0.5 | sens@1 | sens@2 | sens@4 FPPI |",

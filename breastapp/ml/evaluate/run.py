@@ -91,7 +91,9 @@ def write_examples(samples, maps, threshold: float, out_dir: Path, modality: str
     from breastapp.imaging.overlay import render_comparison
 
     names = []
-    chosen = [i for i, sample in enumerate(samples) if sample.lesion_mask.any()][:N_EXAMPLES]
+    with_lesion = [i for i, sample in enumerate(samples) if sample.lesion_mask.any()]
+    step = max(1, len(with_lesion) // N_EXAMPLES)  # spread over the set (classes are often listed in order)
+    chosen = with_lesion[::step][:N_EXAMPLES]
     for i in chosen:
         frame = Frame(pixels=samples[i].pixels, modality=modality, source_format="PNG")
         name = f"example_{samples[i].image_id}.png"
