@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from breastapp.ml.sliding_window import TileSettings, naive_predict, tile_origins  # noqa: E402
+from breastapp.ml.sliding_window import naive_predict, tile_origins  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("BREASTAPP_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 MG_NAMES = ("mg_seg_bcir", "mg_cls")  # what a mammogram analysis loads
@@ -185,12 +185,12 @@ def bench_image(label: str, path: Path, engine, settings, seg, args) -> dict:
     figures["peak_rss_after_engine_mb"] = peak_rss_mb()
     figures["traced_peak_mb"] = traced_peak_mb(engine, data)
     frame, canon = canonical_input(data, seg.card)
-    tiles = TileSettings(settings.tile, settings.overlap, settings.batch_size, settings.min_breast_coverage)
+    tiles = settings.tiles(seg.card)
     engine_tiles = len(tile_origins(canon.shape, tiles, canon.breast_box, canon.breast_mask))
     figures.update(
         original_shape=list(frame.shape), canonical_shape=list(canon.shape), engine_tiles=engine_tiles
     )
-    figures["naive"] = time_naive(seg.model, canon.pixels, settings.tile, args.naive_repeats)
+    figures["naive"] = time_naive(seg.model, canon.pixels, tiles.tile, args.naive_repeats)
     segment_s = figures["engine"]["stages_s"]["segment"]
     figures["speedup_segment"] = figures["naive"]["segment_s"] / segment_s
     flops = args.flops_per_tile
@@ -270,13 +270,14 @@ def main(argv=None) -> int:
     settings = EngineSettings(models_dir=models_dir)
     engine = Engine(settings)
     seg = load_weights(models_dir, settings.mg_segmentation[0])
-    args.flops_per_tile = network_flops(seg.model, settings.tile)
+    tile = settings.tiles(seg.card).tile
+    args.flops_per_tile = network_flops(seg.model, tile)
     images = [("MG1_J2KI", args.dicom), ("mini-MIAS", args.png)]
     report = {
         "device": device_name(),
         "threads": thread_count(),
         "weights": weights_note,
-        "tile": settings.tile,
+        "tile": tile,
         "flops_per_tile": args.flops_per_tile,
         "images": [bench_image(label, path, engine, settings, seg, args) for label, path in images],
     }

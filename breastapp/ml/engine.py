@@ -37,15 +37,16 @@ class EngineSettings:
     mg_classifier: str = "mg_cls"
     us_segmentation: str = "us_seg_unet"
     us_classifier: str = "us_cls"
-    tile: int = 256
+    tile: int | None = None  # None: the tile the segmentation weights were trained and measured with (card)
     overlap: int = 32
     batch_size: int = 8
     min_breast_coverage: float = 0.05
     flip_tta: bool = False
 
-    @property
-    def tiles(self) -> TileSettings:
-        return TileSettings(self.tile, self.overlap, self.batch_size, self.min_breast_coverage)
+    def tiles(self, card: dict) -> TileSettings:
+        """Tiling for a segmentation card: its own tile size unless the settings override it."""
+        tile = int(self.tile or card["input"].get("tile") or 256)
+        return TileSettings(tile, self.overlap, self.batch_size, self.min_breast_coverage)
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,11 @@ class Engine:
         started = time.perf_counter()
         for name in self._names():
             loaded = self.weights(name)
-            size = int(loaded.card["input"].get("size") or self.settings.tile)
             if loaded.card["role"] == "segmentation" and loaded.card["modality"] == "MG":
-                compiled_predictor(loaded.model, self.settings.tile)(
-                    np.zeros((1, self.settings.tile, self.settings.tile, 1), np.float32)
-                )
+                tile = self.settings.tiles(loaded.card).tile
+                compiled_predictor(loaded.model, tile)(np.zeros((1, tile, tile, 1), np.float32))
             else:
+                size = int(loaded.card["input"]["size"])
                 loaded.model(np.zeros((1, size, size, 1), np.float32), training=False)
         log.info("engine warm in %.2f s", time.perf_counter() - started)
 
@@ -160,7 +160,7 @@ class Engine:
                 frame,
                 segmenters,
                 self.weights(s.mg_classifier),
-                s.tiles,
+                s.tiles(segmenters[0].card),
                 flip_tta=s.flip_tta,
                 spacing_mm=spacing_mm,
             )

@@ -31,7 +31,9 @@ HOW_TO_PRODUCE = (
     "run `python -m breastapp retrain-all` (or see the models section of the README) to produce it"
 )
 
-_MG_SEG_INPUT = {"spacing_mm": DEFAULT_MG_SPACING_MM, "tile": 256, "channels": 1, "contrast": "hist_eq"}
+# Kept equal to the training recipes (breastapp/ml/train/recipes.py): 0.4 mm, 128-pixel tiles.
+_MG_SPACING_MM = 2 * DEFAULT_MG_SPACING_MM
+_MG_SEG_INPUT = {"spacing_mm": _MG_SPACING_MM, "tile": 128, "channels": 1, "contrast": "hist_eq"}
 _MG_SEG_THRESHOLDS = {"segmentation": 0.5, "min_lesion_area_mm2": 4.0, "min_lesion_area_px": 25}
 # What each shipped name is when no training has happened yet: architecture, build arguments, card.
 SHIPPED_SPECS: dict[str, dict[str, Any]] = {
@@ -46,7 +48,7 @@ SHIPPED_SPECS: dict[str, dict[str, Any]] = {
     },
     "mg_seg_unet": {
         "architecture": "unet",
-        "build_kwargs": {"base": 32, "depth": 4},
+        "build_kwargs": {"base": 16, "depth": 4},
         "role": "segmentation",
         "modality": "MG",
         "input": _MG_SEG_INPUT,
@@ -55,22 +57,22 @@ SHIPPED_SPECS: dict[str, dict[str, Any]] = {
     },
     "mg_cls": {
         "architecture": "cnn_classifier",
-        "build_kwargs": {"input_size": 128, "n_classes": 2},
+        "build_kwargs": {"input_size": 64, "n_classes": 2},
         "role": "classification",
         "modality": "MG",
         "input": {
-            "size": 128,
+            "size": 64,
             "channels": 1,
             "contrast": "hist_eq",
             "crop_margin": 0.5,
-            "spacing_mm": DEFAULT_MG_SPACING_MM,
+            "spacing_mm": _MG_SPACING_MM,
         },
         "thresholds": {"malignancy": 0.5},
         "classes": ["benign", "malignant"],
     },
     "us_seg_unet": {
-        "architecture": "busi_unet",
-        "build_kwargs": {"base": 32},
+        "architecture": "unet",
+        "build_kwargs": {"base": 16, "depth": 4},
         "role": "segmentation",
         "modality": "US",
         "input": {"size": 128, "channels": 1, "contrast": "none"},
@@ -79,10 +81,10 @@ SHIPPED_SPECS: dict[str, dict[str, Any]] = {
     },
     "us_cls": {
         "architecture": "cnn_classifier",
-        "build_kwargs": {"input_size": 128, "n_classes": 3},
+        "build_kwargs": {"input_size": 64, "n_classes": 3},
         "role": "classification",
         "modality": "US",
-        "input": {"size": 128, "channels": 1, "contrast": "none"},
+        "input": {"size": 64, "channels": 1, "contrast": "none"},
         "thresholds": {"malignancy": 0.5},
         "classes": ["benign", "malignant", "normal"],
     },

@@ -135,7 +135,8 @@ def test_saliency_for_a_lesion_or_a_clear_refusal(engine, mammogram_bytes, ultra
     with pytest.raises(IndexError, match="no lesion"):
         engine.saliency(frame, len(found) + 1)
     us = engine.saliency(decode(ultrasound_bytes, modality="US"))
-    assert us.heat.shape == us.classifier_input.shape == (128, 128)
+    size = engine.weights("us_cls").card["input"]["size"]
+    assert us.heat.shape == us.classifier_input.shape == (size, size)
     assert us.png.startswith(PNG_SIGNATURE)
 
 
