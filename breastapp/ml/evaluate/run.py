@@ -19,10 +19,9 @@ from breastapp.ml.datasets.prepare import CanonicalSpec, load_samples
 from breastapp.ml.datasets.records import MASS
 
 from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specificity
-from .froc import FPPI_POINTS, candidates, froc_curve, match_image, sensitivity_at
 from .plots import plot_confusion, plot_froc, plot_roc
 from .report import classification_section, segmentation_section, write_report
-from .segmentation import components, per_image_dice, segmentation_table
+from .scoring import score_segmentation
 
 logger = logging.getLogger(__name__)
 N_EXAMPLES = 6
@@ -68,21 +67,7 @@ def segmentation_maps(loaded, samples, card: dict) -> list[np.ndarray]:
 
 def segmentation_results(maps, samples, threshold: float, candidate_threshold: float) -> dict:
     truths = [sample.lesion_mask for sample in samples]
-    table = segmentation_table((m > threshold, g) for m, g in zip(maps, truths, strict=True))
-    matched = [
-        match_image(candidates(m, candidate_threshold), components(g))
-        for m, g in zip(maps, truths, strict=True)
-    ]
-    curve = froc_curve(matched, [len(components(g)) for g in truths])
-    lesion_dice = [per_image_dice(m > threshold, g) for m, g in zip(maps, truths, strict=True) if g.any()]
-    return {
-        "table": table,
-        "froc": curve,
-        "sensitivity_at": sensitivity_at(curve, FPPI_POINTS),
-        "mean_lesion_image_dice": float(np.mean(lesion_dice)) if lesion_dice else float("nan"),
-        "images": len(samples),
-        "lesions": int(sum(len(components(g)) for g in truths)),
-    }
+    return {**score_segmentation(maps, truths, threshold, candidate_threshold), "images": len(samples)}
 
 
 def write_examples(samples, maps, threshold: float, out_dir: Path, modality: str) -> list[str]:

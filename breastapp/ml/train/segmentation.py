@@ -18,8 +18,8 @@ import numpy as np
 
 from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
 from breastapp.ml.datasets.splits import kfold_indices
-from breastapp.ml.evaluate.froc import FPPI_POINTS, candidates, froc_curve, match_image, sensitivity_at
-from breastapp.ml.evaluate.segmentation import OverlapSums, components, per_image_dice, segmentation_table
+from breastapp.ml.evaluate.scoring import score_segmentation
+from breastapp.ml.evaluate.segmentation import OverlapSums
 
 from .augment import AugmentSettings
 from .loop import FitSettings, fit, set_seeds
@@ -147,20 +147,15 @@ def choose_threshold(maps, truths) -> float:
 def fold_metrics(maps, samples, threshold: float, candidate_threshold: float) -> dict:
     """Table I lines, FROC points and mean per-image lesion Dice of one fold's validation images."""
     truths = [sample.lesion_mask for sample in samples]
-    table = segmentation_table((m > threshold, g) for m, g in zip(maps, truths, strict=True))
-    matched = [
-        match_image(candidates(m, candidate_threshold), components(g))
-        for m, g in zip(maps, truths, strict=True)
-    ]
-    curve = froc_curve(matched, [len(components(g)) for g in truths])
-    lesion_dice = [per_image_dice(m > threshold, g) for m, g in zip(maps, truths, strict=True) if g.any()]
+    scores = score_segmentation(maps, truths, threshold, candidate_threshold)
+    table = scores["table"]
     return {
         "dice_whole_set": table["whole_set"]["dice"],
         "iou_whole_set": table["whole_set"]["iou"],
         "dice_true_positive_lesions": table["true_positive_lesions"]["dice"],
         "iou_true_positive_lesions": table["true_positive_lesions"]["iou"],
-        "mean_lesion_image_dice": float(np.mean(lesion_dice)) if lesion_dice else float("nan"),
-        **{f"sensitivity_at_{p:g}_fppi": v for p, v in sensitivity_at(curve, FPPI_POINTS).items()},
+        "mean_lesion_image_dice": scores["mean_lesion_image_dice"],
+        **{f"sensitivity_at_{p:g}_fppi": v for p, v in scores["sensitivity_at"].items()},
     }
 
 
