@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from breastapp.ml.datasets.prepare import CanonicalSample
+from breastapp.ml.lesions import centred_window as crop  # the engine's zero-padded window
 
 
 @dataclass(frozen=True)
@@ -23,20 +24,6 @@ class TileSettings:
     max_shift_fraction: float = 0.35  # shift of the centre, as a fraction of the tile side
     background_ratio: float = 1.0  # background tiles per lesion tile
     min_breast: float = 0.5  # a background tile must be at least this much breast
-
-
-def crop(array: np.ndarray, center_row: int, center_col: int, tile: int) -> np.ndarray:
-    """tile x tile window centred on (row, col), zero-padded where it leaves the image."""
-    half = tile // 2
-    row0, col0 = center_row - half, center_col - half
-    out = np.zeros((tile, tile), dtype=array.dtype)
-    src_r0, src_c0 = max(row0, 0), max(col0, 0)
-    src_r1, src_c1 = min(row0 + tile, array.shape[0]), min(col0 + tile, array.shape[1])
-    if src_r1 > src_r0 and src_c1 > src_c0:
-        out[src_r0 - row0 : src_r1 - row0, src_c0 - col0 : src_c1 - col0] = array[
-            src_r0:src_r1, src_c0:src_c1
-        ]
-    return out
 
 
 def lesion_centres(sample: CanonicalSample) -> list[tuple[int, int]]:
