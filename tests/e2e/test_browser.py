@@ -72,6 +72,7 @@ def test_radiologist_uploads_a_mammogram_and_reads_the_result(page, compose_stac
     page.goto("/studies/new")
     page.select_option("#modality", "MG")
     page.select_option("#laterality", "L")
+    page.fill("#spacing_mm", "0.2")  # mini-MIAS films are 200 micron pixels: sizes come out in mm
     page.set_input_files("#files", str(shared_data / "mini-mias" / "images" / MAMMOGRAM))
     page.click("#submit")
     # Whether the page posts the form or sends it by script, a link to the analysis appears.
@@ -90,6 +91,8 @@ def test_radiologist_uploads_a_mammogram_and_reads_the_result(page, compose_stac
     assert RESEARCH_BANNER in page.content()
     assert page.locator("#verdict").inner_text().strip()
     assert page.locator("#lesion-table").count() == 1
+    if page.locator("#lesion-table tbody tr").count():
+        assert " mm" in page.locator("#lesion-table").inner_text()
     page.screenshot(path=str(output_dir / "result-page-mdb028.png"), full_page=True)
 
     # The display switcher swaps the overlay for the heatmap, which loads too.
