@@ -49,6 +49,8 @@ def run_local(weights_dir, tmp_path):
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", script, timeout=120)
         script.wait_for_log(" ready.", timeout=120)  # the Celery worker
+        # Its child loads the networks after fork: the timed upload below is the steady state.
+        script.wait_for_log("engine warmed up in worker process", timeout=180)
         yield script, f"http://127.0.0.1:{port}", password, tmp_path
     finally:
         script.stop()
