@@ -30,6 +30,9 @@ SEG_FIT = FitSettings(epochs=10, batch_size=16, learning_rate=2e-4, beta_1=0.5, 
 CLS_FIT = FitSettings(epochs=15, batch_size=16, learning_rate=2e-4, beta_1=0.5, patience=4, seed=0)
 # Two background tiles per lesion tile and an unweighted BCE: the first run (1:1 and positive weight 3)
 # learnt "bright tissue is lesion" and marked 22% of the breast above 0.5 (whole-set Dice 0.07).
+# Tried and not adopted: half of the background tiles as hard negatives on the breast's brightest 10%
+# (`hard_negative_fraction=0.5`) gave B-Cir 0.32 sensitivity at 2 FPPI (0.33 without) and one fold
+# that learnt to mark nothing; the option stays in TileSettings, off by default.
 MG_TILES = TileSettings(tile=128, shifted_copies=4, max_shift_fraction=0.35, background_ratio=2.0)
 
 RECIPES = {

@@ -4,7 +4,8 @@ Seed 003 crops a 2^n x 2^n ROI centred on each lesion and 4 more whose centres a
 amount, so the network does not learn "the lesion is always in the middle". Background tiles come
 from breast tissue away from lesions (at least `min_breast` of the tile inside the breast mask), in a
 set ratio to the lesion tiles, so that the network also learns what normal tissue looks like and the
-sliding window does not light up everywhere.
+sliding window does not light up everywhere. Optionally a share of them are hard negatives: centred on
+the breast's brightest pixels (dense fibroglandular tissue), the tissue the networks mistake for masses.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class TileSettings:
     max_shift_fraction: float = 0.35  # shift of the centre, as a fraction of the tile side
     background_ratio: float = 1.0  # background tiles per lesion tile
     min_breast: float = 0.5  # a background tile must be at least this much breast
+    # Share of background tiles centred on bright tissue (above the breast's `hard_percentile`
+    # intensity): random tiles are mostly fat, so the network rarely sees dense normal tissue.
+    hard_negative_fraction: float = 0.0
+    hard_percentile: float = 90.0
 
 
 def lesion_centres(sample: CanonicalSample) -> list[tuple[int, int]]:
@@ -46,10 +51,31 @@ def lesion_tiles(sample: CanonicalSample, settings: TileSettings, rng: np.random
 
 
 def background_tiles(sample: CanonicalSample, count: int, settings: TileSettings, rng: np.random.Generator):
-    """Up to `count` tiles of breast tissue containing no lesion pixel."""
+    """Up to `count` tiles of breast tissue containing no lesion pixel; `hard_negative_fraction` of
+    them centred on the breast's brightest tissue."""
+    hard_count = int(round(count * settings.hard_negative_fraction))
     images, masks = [], []
-    rows, cols = np.nonzero(sample.breast_mask)
-    if rows.size == 0:
+    if hard_count:
+        bright = bright_tissue_mask(sample, settings.hard_percentile)
+        images, masks = _tiles_centred_in(sample, bright, hard_count, settings, rng)
+    rest = count - len(images)  # a breast without enough bright places is topped up at random
+    more_images, more_masks = _tiles_centred_in(sample, sample.breast_mask, rest, settings, rng)
+    return images + more_images, masks + more_masks
+
+
+def bright_tissue_mask(sample: CanonicalSample, percentile: float) -> np.ndarray:
+    """Breast pixels brighter than the breast's `percentile`-th intensity percentile."""
+    breast = sample.breast_mask.astype(bool)
+    if not breast.any():
+        return breast
+    return breast & (sample.pixels > np.percentile(sample.pixels[breast], percentile))
+
+
+def _tiles_centred_in(sample, centres_mask, count: int, settings: TileSettings, rng: np.random.Generator):
+    """Up to `count` lesion-free tiles, at least `min_breast` breast, centred on pixels of `centres_mask`."""
+    images, masks = [], []
+    rows, cols = np.nonzero(centres_mask)
+    if rows.size == 0 or count <= 0:
         return images, masks
     for _ in range(count * 20):  # bounded rejection sampling: small breasts may offer few places
         if len(images) == count:

@@ -10,7 +10,7 @@ import pytest
 
 from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
 from breastapp.ml.train.augment import AugmentSettings, augment_pair
-from breastapp.ml.train.tiles import TileSettings, build_tile_set, crop
+from breastapp.ml.train.tiles import TileSettings, background_tiles, build_tile_set, crop
 
 from .conftest import synthetic_lesion_image
 
@@ -43,6 +43,38 @@ def test_tile_set_has_centred_shifted_and_background_tiles():
     assert all(tile.any() for tile in lesion_tiles)
     assert not background.any()  # background tiles hold no lesion pixel
     assert not np.array_equal(lesion_tiles[0], lesion_tiles[1])  # shifted copies differ
+
+
+def _dense_tissue_sample() -> CanonicalSample:
+    """A 200-px breast of dim fat with one bright dense patch (no lesion) and a bright lesion."""
+    sample = _sample(size=200, lesion_box=(20, 20, 36, 36))
+    pixels = sample.pixels.copy()
+    pixels[120:170, 60:110] = 0.8  # dense fibroglandular tissue: the false positives' source
+    return replace(sample, pixels=pixels)
+
+
+def test_hard_negative_tiles_sit_on_bright_tissue_and_never_on_a_lesion():
+    sample = _dense_tissue_sample()
+    rng = np.random.default_rng(0)
+    plain = TileSettings(tile=32)
+    hard = TileSettings(tile=32, hard_negative_fraction=1.0, hard_percentile=90.0)
+    random_images, _ = background_tiles(sample, 40, plain, rng)
+    hard_images, hard_masks = background_tiles(sample, 40, hard, rng)
+    assert len(hard_images) == 40
+    assert not np.any(hard_masks)  # hard negatives hold no lesion pixel
+    # The lesion is as bright as the dense patch, so only excluding it keeps the patch the target:
+    centres = np.array([image[16, 16] for image in hard_images])
+    assert np.all(centres >= 0.8)
+    assert np.mean(hard_images) > np.mean(random_images) + 0.2
+
+
+def test_hard_negative_fraction_splits_background_tiles():
+    sample = _dense_tissue_sample()
+    half = TileSettings(tile=32, hard_negative_fraction=0.5)
+    images, masks = background_tiles(sample, 20, half, np.random.default_rng(1))
+    centres = np.array([image[16, 16] for image in images])
+    assert len(images) == 20 and not np.any(masks)
+    assert np.sum(centres >= 0.8) >= 10  # the first half are centred on bright tissue
 
 
 def test_augmentation_moves_mask_with_image():
