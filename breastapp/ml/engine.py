@@ -62,7 +62,7 @@ class EngineOutput:
 class Saliency:
     """Grad-CAM of the classifier for one lesion (mammography) or the whole image (ultrasound)."""
 
-    classifier_input: np.ndarray  # what the classifier saw, (size, size) in [0, 1]
+    classifier_input: np.ndarray  # the image the classifier saw (channel 1 if guided), (size, size)
     heat: np.ndarray  # same shape, [0, 1]
     png: bytes  # heat blended over the classifier input
 
@@ -144,8 +144,9 @@ class Engine:
         classifier = self._classifier_for(frame.modality)
         crop = inputs[position]
         heat = gradcam(classifier.model, crop, class_index=malignant_index(classifier.card))
-        png = render_heatmap(Frame(pixels=crop, modality=frame.modality, source_format="PNG"), heat)
-        return Saliency(crop, heat, png)
+        image = crop[..., 0] if crop.ndim == 3 else crop  # a guided classifier's 2nd channel is a map
+        png = render_heatmap(Frame(pixels=image, modality=frame.modality, source_format="PNG"), heat)
+        return Saliency(image, heat, png)
 
     # ------------------------------------------------------------------------------------- helpers
 

@@ -171,7 +171,9 @@ def predict_classes(classifier: LoadedWeights, images: Sequence[np.ndarray]) -> 
     n_classes = len(classifier.card.get("classes") or []) or int(classifier.model.output_shape[-1])
     if not images:
         return np.zeros((0, n_classes), dtype=np.float32)
-    batch = np.stack(images).astype(np.float32)[..., None]
+    batch = np.stack(images).astype(np.float32)
+    if batch.ndim == 3:  # one-channel inputs come as (rows, cols)
+        batch = batch[..., None]
     return np.asarray(classifier.model(batch, training=False), dtype=np.float32)
 
 
@@ -236,7 +238,7 @@ def analyze_ultrasound(
         regions, kept = find_regions(prob, canon, spacing_mm=spacing, **region_limits(segmenter.card))
     with clock.stage("classify"):
         cls_input = _ultrasound_classifier_input(
-            frame, canon, seg_spec.get("contrast", "none"), classifier.card
+            frame, canon, seg_spec.get("contrast", "none"), classifier.card, prob
         )
         probs = predict_classes(classifier, [cls_input])[0]
     with clock.stage("segment"):  # mapping the maps back is part of segmenting
@@ -273,13 +275,19 @@ def _whole_image_map(model, pixels: np.ndarray, flip_tta: bool) -> np.ndarray:
     return probs[0]
 
 
-def _ultrasound_classifier_input(frame: Frame, canon: CanonicalImage, canon_contrast: str, card: dict):
-    """The whole image as the classifier was trained on it (its own size and contrast)."""
+def _ultrasound_classifier_input(
+    frame: Frame, canon: CanonicalImage, canon_contrast: str, card: dict, lesion_prob: np.ndarray
+):
+    """The whole image as the classifier was trained on it (its own size and contrast); a guided
+    classifier (card input `guide`) also gets the segmenter's lesion probability map as channel 2."""
     spec = card["input"]
     size = int(spec.get("size") or 128)
     if spec.get("contrast", "none") != canon_contrast:
         canon = canonicalize_ultrasound(frame, size, spec.get("contrast", "none"))
-    return resize(canon.pixels, (size, size))
+    image = resize(canon.pixels, (size, size))
+    if not spec.get("guide"):
+        return image
+    return np.stack([image, resize(lesion_prob.astype(np.float32), (size, size))], axis=-1)
 
 
 def ultrasound_verdict(probs, classes: list[str], threshold: float, *, has_lesion: bool) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +133,7 @@ def out_of_fold_maps(run_dir: Path, samples) -> list[np.ndarray]:
 
 
 def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_dir) -> str:
-    from breastapp.ml.registry import load_weights
+    from breastapp.ml.registry import load_weights, read_card
     from breastapp.ml.train.classification import ClassificationConfig, examples
 
     weights = load_weights(models_dir, name)
@@ -146,7 +147,10 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
         classes=tuple(card["classes"]),
         input_size=int(block["size"]),
         crop_margin=block.get("crop_margin"),
+        guide=(block.get("guide") or {}).get("segmenter"),
     )
+    if config.guide:  # trained on the guide's canonical images, resized to its own input size
+        config = replace(config, spec=spec_from_card(read_card(models_dir, config.guide)))
     samples = load_samples(
         select_for_evaluation(dataset, records, card),
         config.spec,
@@ -154,9 +158,20 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
         kinds=(MASS,) if card["modality"] == "MG" else ("lesion",),
         progress=True,
     )
-    images, labels, groups = examples(samples, config)
+    guide_maps = live_guide_maps(config, models_dir, samples) if config.guide else None
+    images, labels, groups = examples(samples, config, guide_maps)
     probabilities = weights.model.predict(images, verbose=0)
     return classification_report(probabilities, labels, groups, config.classes, card, out_dir)
+
+
+def live_guide_maps(config, models_dir: Path, samples) -> dict[str, np.ndarray]:
+    """A guided classifier's second channel on evaluation data: the guide network's own maps, as the
+    engine computes them for an upload (image id -> probability map)."""
+    from breastapp.ml.registry import load_weights
+
+    segmenter = load_weights(models_dir, config.guide)
+    maps = segmentation_maps(segmenter, samples, segmenter.card)
+    return {sample.image_id: prob for sample, prob in zip(samples, maps, strict=True)}
 
 
 def classification_report(probabilities, labels, groups, classes, card, out_dir: Path) -> str:

@@ -4,6 +4,13 @@ k-fold cross-validation, out-of-fold metrics, and a final fit on all data.
 Operating threshold rule (stored in the card): the HIGHEST malignancy threshold whose pooled
 out-of-fold sensitivity still reaches `target_sensitivity` (0.90): a screening aid should miss few
 cancers, and among thresholds that miss few it should raise the fewest false alarms.
+
+A whole-image classifier may be GUIDED by a segmentation network (`ClassificationConfig.guide`): its
+lesion probability map is a second input channel, so the classifier sees where the lesion is and what
+shape it has (and that there is none on a normal scan). Training uses the segmentation recipe's
+OUT-OF-FOLD maps (`runs/<guide>/oof.npz`, same patient folds): every map comes from a network that never
+saw that image, as a map of a new upload will; in cross-validation a held-out image's map comes from the
+segmentation fold that trained on exactly the classifier's training images.
 """
 
 from __future__ import annotations
@@ -49,19 +56,23 @@ class ClassificationConfig:
     folds: int = 5
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     target_sensitivity: float = 0.9
+    guide: str | None = None  # segmentation recipe whose probability map is a 2nd channel (whole images)
 
 
-def examples(samples: list[CanonicalSample], config: ClassificationConfig):
-    """(images (N, s, s, 1), class indices (N,), patient ids (N,)) for the given samples."""
+GuideMaps = dict[str, np.ndarray]  # image id -> lesion probability map of the guide network
+
+
+def examples(
+    samples: list[CanonicalSample], config: ClassificationConfig, guide_maps: GuideMaps | None = None
+):
+    """(images (N, s, s, channels), class indices (N,), patient ids (N,)) for the given samples."""
+    if config.guide and config.crop_margin is not None:
+        raise ValueError(f"{config.name}: a guide map needs a whole-image classifier (crop_margin=None)")
     images, labels, groups = [], [], []
     for sample in samples:
         if config.crop_margin is None:
             if sample.label in config.classes:
-                images.append(
-                    cv2.resize(
-                        sample.pixels, (config.input_size, config.input_size), interpolation=cv2.INTER_AREA
-                    )
-                )
+                images.append(whole_image_input(sample, config, guide_maps))
                 labels.append(config.classes.index(sample.label))
                 groups.append(sample.patient_id)
             continue
@@ -70,11 +81,27 @@ def examples(samples: list[CanonicalSample], config: ClassificationConfig):
                 images.append(lesion_crop(sample.pixels, box, config.crop_margin, config.input_size))
                 labels.append(config.classes.index(pathology))
                 groups.append(sample.patient_id)
+    stacked = np.stack(images).astype(np.float32)
     return (
-        np.stack(images)[..., None].astype(np.float32),
+        stacked if stacked.ndim == 4 else stacked[..., None],
         np.array(labels, dtype=np.int64),
         np.array(groups),
     )
+
+
+def whole_image_input(sample: CanonicalSample, config: ClassificationConfig, guide_maps: GuideMaps | None):
+    """The canonical image at the classifier's size, with the guide's map as channel 2 when guided."""
+    size = (config.input_size, config.input_size)
+    image = cv2.resize(sample.pixels, size, interpolation=cv2.INTER_AREA)
+    if not config.guide:
+        return image
+    if guide_maps is None or sample.image_id not in guide_maps:
+        raise ValueError(
+            f"{config.name} is guided by {config.guide} but has no out-of-fold map for image "
+            f"{sample.image_id}: train {config.guide} first, with the same data and --runs folder"
+        )
+    guide = cv2.resize(guide_maps[sample.image_id].astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    return np.stack([image, guide], axis=-1)
 
 
 def new_model(config: ClassificationConfig):
@@ -133,9 +160,9 @@ def oof_metrics(probabilities, labels, groups, config: ClassificationConfig) -> 
     }
 
 
-def cross_validate(samples, config: ClassificationConfig, out_dir: Path) -> dict:
+def cross_validate(samples, config: ClassificationConfig, out_dir: Path, guide_maps: GuideMaps | None = None):
     """k-fold by patient; returns pooled OOF metrics, per-fold accuracy/AUC and best epochs."""
-    images, labels, groups = examples(samples, config)
+    images, labels, groups = examples(samples, config, guide_maps)
     probabilities = np.zeros((len(labels), len(config.classes)), dtype=np.float64)
     per_fold, best_epochs = [], []
     patients_of_fold = [
@@ -187,12 +214,21 @@ def cross_validate(samples, config: ClassificationConfig, out_dir: Path) -> dict
     }
 
 
-def train_classifier(samples, config: ClassificationConfig, out_dir: Path):
+def guide_card(config: ClassificationConfig) -> dict:
+    """The card's note of the guide network: the engine feeds that network's map as channel 2."""
+    if not config.guide:
+        return {}
+    return {"guide": {"segmenter": config.guide, "trained_on": "its out-of-fold probability maps"}}
+
+
+def train_classifier(
+    samples, config: ClassificationConfig, out_dir: Path, guide_maps: GuideMaps | None = None
+):
     """Cross-validate, then fit on all examples for the median best epoch; returns (model, card, cv)."""
     started = time.time()
-    cv = cross_validate(samples, config, out_dir)
+    cv = cross_validate(samples, config, out_dir, guide_maps)
     epochs = max(3, int(np.median(cv["best_epochs"])))
-    images, labels, _ = examples(samples, config)
+    images, labels, _ = examples(samples, config, guide_maps)
     model, _ = train_and_predict((images, labels), None, config, epochs, out_dir / "final", config.fit.seed)
     pooled = cv["pooled_out_of_fold"]
     card = {
@@ -204,6 +240,8 @@ def train_classifier(samples, config: ClassificationConfig, out_dir: Path):
             if config.crop_margin is None
             else "square centred on the lesion box, side = max(h, w) * (1 + 2 * crop_margin), at least "
             f"{MIN_CROP_PX} canonical px, zero-padded, resized to size x size",
+            "channels": 2 if config.guide else 1,
+            **guide_card(config),
         },
         "thresholds": {"malignancy": pooled["malignancy_threshold"]},
         "threshold_rule": "highest threshold with pooled out-of-fold malignant sensitivity >= "

@@ -59,7 +59,8 @@ def train_recipe(
     run_dir.mkdir(parents=True, exist_ok=True)
     is_classifier = isinstance(config, ClassificationConfig)
     if is_classifier:  # classifiers take a minute or two: always trained from scratch
-        model, card_fields, cv = train_classifier(samples, config, run_dir)
+        guide_maps = load_guide_maps(run_dir.parent / config.guide) if config.guide else None
+        model, card_fields, cv = train_classifier(samples, config, run_dir, guide_maps)
     else:
         model, card_fields, cv = train_segmentation(samples, config, run_dir, resume=resume)
     save_out_of_fold(run_dir, samples, cv, is_classifier)
@@ -87,6 +88,20 @@ def compact_saved_weights(models_dir: Path, name: str) -> None:
     loaded = load_weights(models_dir, name)
     card = {key: value for key, value in loaded.card.items() if key not in ("sha256", "name", "created_at")}
     save_weights(without_training_state(loaded.model), card, models_dir, name)
+
+
+def load_guide_maps(guide_run_dir: Path) -> dict:
+    """image id -> out-of-fold probability map, as `save_out_of_fold` kept them for a segmentation run."""
+    import numpy as np
+
+    path = guide_run_dir / "oof.npz"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: train the guide network {guide_run_dir.name} first with the same --runs"
+        )
+    with np.load(path) as data:
+        ids = [str(image_id) for image_id in data["image_ids"]]
+        return {image_id: data[f"map_{i}"].astype(np.float32) for i, image_id in enumerate(ids)}
 
 
 def save_out_of_fold(run_dir: Path, samples, cv: dict, is_classifier: bool) -> None:
@@ -124,7 +139,7 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
         "build_kwargs": config.build_kwargs,
         "role": "classification" if is_classifier else "segmentation",
         "modality": config.spec.modality,
-        "input": {**fields["input"], "channels": 1},
+        "input": {"channels": 1, **fields["input"]},
         "thresholds": thresholds,
         "threshold_rule": fields["threshold_rule"],
         "classes": list(config.classes) if is_classifier else ["lesion"],

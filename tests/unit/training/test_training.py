@@ -98,6 +98,58 @@ def test_augmentation_changes_intensity_only_in_the_image():
     assert not np.allclose(out_image, image) and np.array_equal(out_mask, mask)
 
 
+def test_augmentation_moves_a_guide_channel_with_the_image_and_keeps_its_values():
+    rng = np.random.default_rng(3)
+    square = np.zeros((32, 32), np.float32)
+    square[6:14, 10:22] = 0.7
+    two_channels = np.stack([square, square], axis=-1)
+    for _ in range(10):  # geometry only: both channels move together
+        moved, _ = augment_pair(
+            two_channels.copy(), None, rng, AugmentSettings(noise_sigma=0.0, intensity=0.0)
+        )
+        assert moved.shape == (32, 32, 2)
+        assert np.allclose(moved[..., 0], moved[..., 1], atol=1e-6)
+    still = AugmentSettings(flips=False, rot90=False, max_rotation_deg=0, max_translation_fraction=0)
+    changed, _ = augment_pair(two_channels.copy(), None, rng, still)
+    assert not np.allclose(changed[..., 0], square) and np.array_equal(changed[..., 1], square)
+
+
+def _us_sample(image_id: str, label: str, size: int = 32) -> CanonicalSample:
+    pixels = np.random.default_rng(len(image_id)).random((size, size)).astype(np.float32)
+    empty = np.zeros((size, size), bool)
+    return CanonicalSample(image_id, image_id, label, pixels, empty, ~empty, np.zeros((0, 4), int), ())
+
+
+def _guided_config():
+    from breastapp.ml.train.classification import ClassificationConfig
+
+    return ClassificationConfig(
+        name="guided",
+        architecture="cnn_classifier",
+        build_kwargs={"input_size": 16, "n_classes": 3, "input_channels": 2},
+        spec=CanonicalSpec(modality="US", spacing_mm=None, contrast="none", size=32),
+        classes=("benign", "malignant", "normal"),
+        input_size=16,
+        crop_margin=None,
+        guide="tiny_seg",
+    )
+
+
+def test_guided_examples_carry_the_guide_map_as_a_second_channel():
+    from breastapp.ml.train.classification import examples
+
+    samples = [_us_sample("a", "benign"), _us_sample("b", "normal")]
+    maps = {"a": np.ones((32, 32), np.float32), "b": np.zeros((32, 32), np.float32)}
+    images, labels, _ = examples(samples, _guided_config(), maps)
+    assert images.shape == (2, 16, 16, 2) and list(labels) == [0, 2]
+    assert np.allclose(images[0, ..., 1], 1.0) and np.allclose(images[1, ..., 1], 0.0)
+    assert np.allclose(
+        images[0, ..., 0], cv2.resize(samples[0].pixels, (16, 16), interpolation=cv2.INTER_AREA)
+    )
+    with pytest.raises(ValueError, match="train tiny_seg first"):
+        examples(samples, _guided_config(), {"a": maps["a"]})
+
+
 def test_losses_match_hand_values():
     from keras import ops
 
@@ -263,3 +315,47 @@ def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path
     text = report.read_text()
     assert "AUC" in text and "| malignant |" in text
     assert (tmp_path / "report" / "roc.png").exists() and (tmp_path / "report" / "confusion.png").exists()
+
+
+@pytest.mark.slow
+def test_guided_classifier_trains_on_its_guides_out_of_fold_maps(folder_dataset, tmp_path):
+    from breastapp.ml.evaluate.run import evaluate
+    from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.loop import FitSettings
+    from breastapp.ml.train.runner import train_recipe
+    from breastapp.ml.train.segmentation import SegmentationConfig
+
+    spec = CanonicalSpec(modality="US", spacing_mm=None, contrast="none", size=32)
+    tiny_fit = FitSettings(epochs=1, batch_size=4, steps_per_epoch=2)
+    classifier = replace(_guided_config(), spec=spec, fit=tiny_fit, cv_epochs=1, folds=2)
+    runs = tmp_path / "runs"
+    with pytest.raises(FileNotFoundError, match="train the guide network tiny_seg first"):
+        train_recipe(
+            "guided",
+            folder_dataset,
+            tmp_path / "models",
+            runs / "guided",
+            config=classifier,
+            dataset="folder",
+        )
+    segmenter = SegmentationConfig(
+        name="tiny_seg",
+        architecture="unet",
+        build_kwargs={"base": 4, "depth": 2},
+        spec=spec,
+        tiles=None,
+        fit=tiny_fit,
+        cv_epochs=1,
+        folds=2,
+    )
+    train_recipe(
+        "tiny_seg", folder_dataset, tmp_path / "models", runs / "tiny_seg", config=segmenter, dataset="folder"
+    )
+    card = train_recipe(
+        "guided", folder_dataset, tmp_path / "models", runs / "guided", config=classifier, dataset="folder"
+    )
+    assert card["input"]["channels"] == 2 and card["input"]["guide"]["segmenter"] == "tiny_seg"
+    assert load_weights(tmp_path / "models", "guided").model.input_shape == (None, 16, 16, 2)
+    assert card["metrics"]["cross_validation"]["pooled_out_of_fold"]["n"] == 12
+    report = evaluate(["guided"], tmp_path / "models", "folder", folder_dataset, tmp_path / "report")
+    assert "AUC" in report.read_text()
