@@ -17,7 +17,7 @@ from breastapp.imaging.decode import decode
 from breastapp.imaging.errors import UnsupportedModality
 from breastapp.imaging.frame import Frame
 from breastapp.ml.engine import UNTRAINED_NOTE, Engine, EngineSettings
-from breastapp.ml.pipeline import analyze_mammogram, ensemble_map
+from breastapp.ml.pipeline import analyze_mammogram, analyze_ultrasound, ensemble_map
 from breastapp.ml.registry import WeightsError, file_sha256, load_weights, weights_paths
 from breastapp.ml.sliding_window import TileSettings, sliding_window_predict
 
@@ -151,3 +151,38 @@ def test_other_modalities_are_refused(engine):
     frame = Frame(pixels=np.zeros((64, 64), np.float32), modality="CT", source_format="DICOM")
     with pytest.raises(UnsupportedModality):
         engine.analyze(frame)
+
+
+def test_a_guided_ultrasound_classifier_gets_the_segmenters_map_as_its_second_channel(
+    initialised_models, ultrasound_bytes, tmp_path
+):
+    """A card with `input.guide` makes the engine stack the lesion probability map under the image."""
+    import shutil
+
+    import keras
+
+    from breastapp.imaging.preprocess import canonicalize_ultrasound, resize
+    from breastapp.ml.architectures import build
+    from breastapp.ml.registry import read_card, save_weights
+
+    for path in initialised_models.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    card = {
+        key: value for key, value in read_card(tmp_path, "us_cls").items() if key not in ("sha256", "name")
+    }
+    size = 32
+    card["build_kwargs"] = {"input_size": size, "n_classes": 3, "input_channels": 2}
+    card["input"] = {**card["input"], "size": size, "channels": 2, "guide": {"segmenter": "us_seg_unet"}}
+    keras.utils.set_random_seed(0)
+    save_weights(build("cnn_classifier", **card["build_kwargs"]), card, tmp_path, "us_cls")
+
+    segmenter, classifier = (load_weights(tmp_path, name) for name in ("us_seg_unet", "us_cls"))
+    frame = decode(ultrasound_bytes, modality="US")
+    (guided_input,) = analyze_ultrasound(frame, segmenter, classifier).classifier_inputs
+    assert guided_input.shape == (size, size, 2)
+    canon = canonicalize_ultrasound(frame, int(segmenter.card["input"]["size"]), "none")
+    expected_map = np.asarray(segmenter.model(canon.pixels[None, :, :, None], training=False))[0, ..., 0]
+    np.testing.assert_allclose(guided_input[..., 1], resize(expected_map, (size, size)), atol=1e-5)
+    np.testing.assert_allclose(guided_input[..., 0], resize(canon.pixels, (size, size)), atol=1e-6)
+    saliency = Engine(EngineSettings(models_dir=tmp_path)).saliency(frame)
+    assert saliency.classifier_input.shape == saliency.heat.shape == (size, size)
