@@ -100,8 +100,11 @@ class Engine:
                 tile = self.settings.tiles(loaded.card).tile
                 compiled_predictor(loaded.model, tile)(np.zeros((1, tile, tile, 1), np.float32))
             else:
-                size = int(loaded.card["input"]["size"])
-                loaded.model(np.zeros((1, size, size, 1), np.float32), training=False)
+                size, channels = (
+                    int(loaded.card["input"]["size"]),
+                    int(loaded.card["input"].get("channels", 1)),
+                )
+                loaded.model(np.zeros((1, size, size, channels), np.float32), training=False)
         log.info("engine warm in %.2f s", time.perf_counter() - started)
 
     # ------------------------------------------------------------------------------------ analysis

@@ -81,10 +81,10 @@ SHIPPED_SPECS: dict[str, dict[str, Any]] = {
     },
     "us_cls": {
         "architecture": "cnn_classifier",
-        "build_kwargs": {"input_size": 64, "n_classes": 3},
+        "build_kwargs": {"input_size": 64, "n_classes": 3, "input_channels": 2},
         "role": "classification",
         "modality": "US",
-        "input": {"size": 64, "channels": 1, "contrast": "none"},
+        "input": {"size": 64, "channels": 2, "contrast": "none", "guide": {"segmenter": "us_seg_unet"}},
         "thresholds": {"malignancy": 0.5},
         "classes": ["benign", "malignant", "normal"],
     },
