@@ -27,13 +27,17 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--out-of-fold",
         action="store_true",
-        help="segmentation: score the cross-validation's out-of-fold maps kept under --runs instead of the "
-        "final weights (the weights' own training set, evaluated honestly)",
+        help="score the cross-validation's out-of-fold predictions kept under --runs (segmentation maps, "
+        "classifier probabilities) instead of the final weights: the weights' own training set, evaluated "
+        "honestly",
     )
 
 
 def run(args) -> int:
     from breastapp.ml.evaluate.run import evaluate
+
+    if args.out_of_fold and args.runs is None:
+        raise SystemExit("--out-of-fold needs --runs: the training runs folder that holds <name>/oof.npz")
 
     path = evaluate(
         args.weights,

@@ -74,7 +74,9 @@ def classification_section(
     return "\n".join(lines)
 
 
-def write_report(out_dir: Path, cards: list[dict], dataset: str, data: Path, body: str, curves) -> Path:
+def write_report(
+    out_dir: Path, cards: list[dict], dataset: str, data: Path, body: str, curves, out_of_fold: bool = False
+) -> Path:
     lines = [
         f"# Evaluation: {' + '.join(card['name'] for card in cards)} on {dataset}",
         "",
@@ -88,13 +90,14 @@ def write_report(out_dir: Path, cards: list[dict], dataset: str, data: Path, bod
     for card in cards:
         trained_on = (card.get("training_data") or {}).get("dataset", "?")
         lines.append(f"| {card['name']} | {card['architecture']} | {card['sha256'][:12]} | {trained_on} |")
-    lines += [
-        "",
-        "If the evaluation data overlaps the training data, these figures are NOT a measure of "
-        "generalisation: the card's cross-validated metrics are.",
-        "",
-        body,
-    ]
+    caveat = (
+        "Scored on the cross-validation's out-of-fold predictions: every image by the fold that did not "
+        "train on it (not by the shipped final weights, which have seen every image)."
+        if out_of_fold
+        else "If the evaluation data overlaps the training data, these figures are NOT a measure of "
+        "generalisation: the card's cross-validated metrics are."
+    )
+    lines += ["", caveat, "", body]
     if curves:
         lines += ["", "## Learning curves", ""] + [f"![{name}]({name})" for name in curves]
     path = out_dir / "report.md"

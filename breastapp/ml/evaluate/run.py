@@ -164,6 +164,17 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
     return classification_report(probabilities, labels, groups, config.classes, card, out_dir)
 
 
+def out_of_fold_classification(name: str, models_dir: Path, runs_dir: Path, out_dir: Path) -> str:
+    """The classifier's cross-validation predictions (each example scored by the fold that did not train
+    on it, kept in `runs/<name>/oof.npz`): the honest report on its own training set."""
+    from breastapp.ml.registry import read_card
+
+    card = read_card(models_dir, name)
+    with np.load(runs_dir / name / "oof.npz") as data:
+        probabilities, labels, groups = data["probabilities"], data["labels"], data["groups"]
+    return classification_report(probabilities, labels, groups, list(card["classes"]), card, out_dir)
+
+
 def live_guide_maps(config, models_dir: Path, samples) -> dict[str, np.ndarray]:
     """A guided classifier's second channel on evaluation data: the guide network's own maps, as the
     engine computes them for an upload (image id -> probability map)."""
@@ -221,10 +232,13 @@ def evaluate(
     if card["role"] == "segmentation":
         oof_dir = runs_dir if out_of_fold else None
         body = evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_dir, oof_dir)
+    elif out_of_fold:
+        body = out_of_fold_classification(names[0], models_dir, runs_dir, out_dir)
     else:
         body = evaluate_classification(names[0], models_dir, dataset, records, out_dir, cache_dir)
     curves = copy_learning_curves(names, runs_dir, out_dir) if runs_dir else []
-    return write_report(out_dir, [read_card(models_dir, name) for name in names], dataset, data, body, curves)
+    cards = [read_card(models_dir, name) for name in names]
+    return write_report(out_dir, cards, dataset, data, body, curves, out_of_fold=out_of_fold)
 
 
 def copy_learning_curves(names, runs_dir: Path, out_dir: Path) -> list[str]:

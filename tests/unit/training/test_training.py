@@ -315,6 +315,16 @@ def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path
     text = report.read_text()
     assert "AUC" in text and "| malignant |" in text
     assert (tmp_path / "report" / "roc.png").exists() and (tmp_path / "report" / "confusion.png").exists()
+    out_of_fold = evaluate(
+        ["tiny_cls"],
+        tmp_path / "models",
+        "folder",
+        folder_dataset,
+        tmp_path / "oof_report",
+        runs_dir=tmp_path / "runs",
+        out_of_fold=True,
+    ).read_text()
+    assert f"Accuracy {pooled['accuracy']:.3f}." in out_of_fold and "out-of-fold predictions" in out_of_fold
 
 
 @pytest.mark.slow
