@@ -74,14 +74,14 @@ RECIPES = {
         spec=US_SPEC,
         tiles=None,
         # With the B-Cir preset and 6 epochs every fold was still improving at its last epoch (lesion
-        # Dice 0.535); Adam's usual defaults and 10 epochs reach 0.634 (models/README.md).
+        # Dice 0.535); Adam's usual defaults reach 0.634 in 10 epochs and 0.685 in 16 (models/README.md).
         fit=replace(SEG_FIT, learning_rate=1e-3, beta_1=0.9, patience=4),
-        cv_epochs=10,
+        cv_epochs=16,
         augment=AugmentSettings(rot90=False, max_rotation_deg=10.0),
     ),
     # Guided by us_seg_unet: its out-of-fold lesion map is the second input channel (see
-    # ml/train/classification.py), so retrain-all trains us_seg_unet first. Accuracy 0.706 vs 0.682
-    # for the image alone; normal scans gain most (their map is mostly empty).
+    # ml/train/classification.py), so retrain-all trains us_seg_unet first. Accuracy 0.732 against 0.682
+    # for the image alone (models/README.md); normal scans gain most.
     "us_cls": ClassificationConfig(
         name="us_cls",
         architecture="cnn_classifier",
