@@ -208,6 +208,7 @@ def check_production(config: dict, database_revision_check) -> None:
             "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
     problems.extend(missing_weights(Path(config["MODELS_DIR"]), weights_names(config)))
+    problems.extend(guide_mismatch(Path(config["MODELS_DIR"]), config))
     revision_problem = None if config["SKIP_MIGRATION_CHECK"] else database_revision_check()
     if revision_problem:
         problems.append(revision_problem)
@@ -241,6 +242,26 @@ def missing_weights(models_dir: Path, names: list[str]) -> list[str]:
         if sha256_file(weights) != expected:
             problems.append(f"weights {name}: {weights} does not match the sha256 in its card")
     return problems
+
+
+def guide_mismatch(models_dir: Path, config: dict) -> list[str]:
+    """A sentence when the ultrasound classifier reads another segmenter's maps than the one configured.
+
+    A guided classifier (card `input.guide`) learnt from one network's lesion maps; fed another's, its
+    probabilities mean nothing. Reads the card only (no TensorFlow in the web process).
+    """
+    classifier, segmenter = config["US_CLASSIFIER"], config["US_SEGMENTATION"]
+    try:
+        card = json.loads((models_dir / f"{classifier}.json").read_text())
+    except (OSError, ValueError):
+        return []  # a missing or unreadable card is already reported by missing_weights
+    guide = ((card.get("input") or {}).get("guide") or {}).get("segmenter")
+    if guide and guide != segmenter:
+        return [
+            f"weights {classifier} was trained on the lesion maps of {guide}, but BREASTAPP_US_SEGMENTATION "
+            f"is {segmenter}: set it to {guide}, or use a classifier trained for {segmenter}"
+        ]
+    return []
 
 
 def sha256_file(path: Path) -> str:

@@ -8,7 +8,14 @@ import pytest
 from flask_migrate import upgrade
 
 from breastapp import create_app
-from breastapp.config import ConfigError, build_config, check_production, missing_weights, sha256_file
+from breastapp.config import (
+    ConfigError,
+    build_config,
+    check_production,
+    guide_mismatch,
+    missing_weights,
+    sha256_file,
+)
 from tests.app.conftest import overrides_for
 
 STRONG_KEY = "k" * 48
@@ -86,6 +93,16 @@ def test_missing_and_tampered_weights_are_named(tmp_path):
     assert len(problems) == 2
     assert any("mg_cls" in p and "sha256" in p for p in problems)
     assert any("us_cls" in p and "missing" in p for p in problems)
+
+
+def test_a_guided_classifier_must_get_the_maps_of_its_own_segmenter(tmp_path):
+    (tmp_path / "us_cls.json").write_text(json.dumps({"input": {"guide": {"segmenter": "us_seg_unet"}}}))
+    matched = {"US_CLASSIFIER": "us_cls", "US_SEGMENTATION": "us_seg_unet"}
+    assert guide_mismatch(tmp_path, matched) == []
+    (problem,) = guide_mismatch(tmp_path, {**matched, "US_SEGMENTATION": "busi_unet_big"})
+    assert "trained on the lesion maps of us_seg_unet" in problem and "busi_unet_big" in problem
+    (tmp_path / "us_cls.json").write_text(json.dumps({"input": {"size": 64}}))  # not guided: any segmenter
+    assert guide_mismatch(tmp_path, {**matched, "US_SEGMENTATION": "busi_unet_big"}) == []
 
 
 def production(tmp_path, **extra):
