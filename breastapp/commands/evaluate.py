@@ -36,8 +36,18 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from breastapp.ml.evaluate.run import evaluate
 
-    if args.out_of_fold and args.runs is None:
-        raise SystemExit("--out-of-fold needs --runs: the training runs folder that holds <name>/oof.npz")
+    if args.out_of_fold:
+        if args.runs is None:
+            raise SystemExit("--out-of-fold needs --runs: the training runs folder that holds <name>/oof.npz")
+        missing = [
+            str(args.runs / name / "oof.npz")
+            for name in args.weights
+            if not (args.runs / name / "oof.npz").is_file()
+        ]
+        if missing:
+            raise SystemExit(
+                f"--out-of-fold: no cross-validation predictions at {', '.join(missing)} (train first)"
+            )
 
     path = evaluate(
         args.weights,

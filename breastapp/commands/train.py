@@ -64,16 +64,19 @@ def run(args) -> int:
         return 0
     from breastapp.ml.train.runner import train_recipe
 
-    card = train_recipe(
-        args.name,
-        args.data,
-        args.models_dir,
-        args.runs / args.name,
-        config=configured_recipe(args),
-        dataset=args.dataset,
-        limit=args.limit,
-        resume=args.resume,
-    )
+    try:
+        card = train_recipe(
+            args.name,
+            args.data,
+            args.models_dir,
+            args.runs / args.name,
+            config=configured_recipe(args),
+            dataset=args.dataset,
+            limit=args.limit,
+            resume=args.resume,
+        )
+    except FileNotFoundError as exc:  # a dataset folder, or a guided classifier's missing guide maps
+        raise SystemExit(str(exc)) from exc
     logger.info(
         "%s trained in %.0f s; card written to %s", args.name, card["training_time_s"], args.models_dir
     )

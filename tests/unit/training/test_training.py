@@ -369,3 +369,23 @@ def test_guided_classifier_trains_on_its_guides_out_of_fold_maps(folder_dataset,
     assert card["metrics"]["cross_validation"]["pooled_out_of_fold"]["n"] == 12
     report = evaluate(["guided"], tmp_path / "models", "folder", folder_dataset, tmp_path / "report")
     assert "AUC" in report.read_text()
+
+
+def test_out_of_fold_evaluation_without_the_runs_predictions_is_refused_clearly(tmp_path):
+    from breastapp.__main__ import main
+
+    base = [
+        "evaluate",
+        "--weights",
+        "us_cls",
+        "--dataset",
+        "busi",
+        "--data",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    with pytest.raises(SystemExit, match="needs --runs"):
+        main([*base, "--out-of-fold"])
+    with pytest.raises(SystemExit, match="no cross-validation predictions at .*us_cls/oof.npz"):
+        main([*base, "--out-of-fold", "--runs", str(tmp_path / "runs")])
