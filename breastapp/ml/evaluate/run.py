@@ -133,7 +133,7 @@ def out_of_fold_maps(run_dir: Path, samples) -> list[np.ndarray]:
 
 
 def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_dir) -> str:
-    from breastapp.ml.registry import load_weights, read_card
+    from breastapp.ml.registry import load_weights
     from breastapp.ml.train.classification import ClassificationConfig, examples
 
     weights = load_weights(models_dir, name)
@@ -149,8 +149,9 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
         crop_margin=block.get("crop_margin"),
         guide=(block.get("guide") or {}).get("segmenter"),
     )
-    if config.guide:  # trained on the guide's canonical images, resized to its own input size
-        config = replace(config, spec=spec_from_card(read_card(models_dir, config.guide)))
+    segmenter = load_weights(models_dir, config.guide) if config.guide else None
+    if segmenter is not None:  # trained on the guide's canonical images, resized to its own input size
+        config = replace(config, spec=spec_from_card(segmenter.card))
     samples = load_samples(
         select_for_evaluation(dataset, records, card),
         config.spec,
@@ -158,7 +159,7 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
         kinds=(MASS,) if card["modality"] == "MG" else ("lesion",),
         progress=True,
     )
-    guide_maps = live_guide_maps(config, models_dir, samples) if config.guide else None
+    guide_maps = live_guide_maps(segmenter, samples) if segmenter is not None else None
     images, labels, groups = examples(samples, config, guide_maps)
     probabilities = weights.model.predict(images, verbose=0)
     return classification_report(probabilities, labels, groups, config.classes, card, out_dir)
@@ -175,12 +176,9 @@ def out_of_fold_classification(name: str, models_dir: Path, runs_dir: Path, out_
     return classification_report(probabilities, labels, groups, list(card["classes"]), card, out_dir)
 
 
-def live_guide_maps(config, models_dir: Path, samples) -> dict[str, np.ndarray]:
+def live_guide_maps(segmenter, samples) -> dict[str, np.ndarray]:
     """A guided classifier's second channel on evaluation data: the guide network's own maps, as the
     engine computes them for an upload (image id -> probability map)."""
-    from breastapp.ml.registry import load_weights
-
-    segmenter = load_weights(models_dir, config.guide)
     maps = segmentation_maps(segmenter, samples, segmenter.card)
     return {sample.image_id: prob for sample, prob in zip(samples, maps, strict=True)}
 
