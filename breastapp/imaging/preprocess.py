@@ -9,7 +9,8 @@ Mammogram steps, in order (cheapest first: a 4664x3064 film is shrunk before any
 2. breast mask: Otsu threshold on a smoothed, further-shrunk copy, keep the largest component
    (film labels and burned-in text are separate, smaller bright blobs), fill its holes, open/close;
 3. mirror so the chest wall lies on one fixed side (left by default);
-4. contrast normalisation (histogram equalisation over the breast region, CLAHE, or none).
+4. contrast normalisation (histogram equalisation over the breast region, CLAHE, or none);
+5. pectoral muscle (imaging/pectoral.py) of MLO-like views: left out of the lesion search region.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from breastapp.constants import DEFAULT_MG_SPACING_MM
 from breastapp.imaging.frame import Frame
+from breastapp.imaging.pectoral import pectoral_mask, shows_pectoral
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +78,21 @@ class CanonicalImage:
     original_shape: tuple[int, int]
     spacing_mm: float | None  # canonical spacing actually used (None = unknown, heuristic applied)
     spacing_source: str  # "file" | "caller" | "settings" | "heuristic" | "unknown"
+    pectoral_mask: np.ndarray | None = None  # bool, same shape; None = no muscle found or searched for
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.pixels.shape[0], self.pixels.shape[1]
+
+    @property
+    def search_mask(self) -> np.ndarray:
+        """Where lesions are looked for: the breast without its pectoral muscle."""
+        return search_region(self.breast_mask, self.pectoral_mask)
+
+
+def search_region(breast: np.ndarray, pectoral: np.ndarray | None) -> np.ndarray:
+    """The breast mask without the pectoral muscle (when one was found)."""
+    return breast if pectoral is None else breast & ~pectoral
 
 
 # ---------------------------------------------------------------------------------------------- spacing
@@ -290,6 +303,7 @@ def canonicalize_mammogram(
         pixels, mask = pixels[:, ::-1], mask[:, ::-1]
     pixels = np.ascontiguousarray(normalize_contrast(pixels, settings.contrast, mask))
     mask = np.ascontiguousarray(mask)
+    pectoral = pectoral_mask(pixels, mask) if shows_pectoral(frame.view) else None
     log.debug(
         "canonical mammogram %s -> %s, spacing from %s, flipped=%s", frame.shape, shape, source, flipped
     )
@@ -302,6 +316,7 @@ def canonicalize_mammogram(
         original_shape=(rows, cols),
         spacing_mm=None if source == "heuristic" else settings.target_spacing_mm,
         spacing_source=source,
+        pectoral_mask=pectoral if pectoral is not None and pectoral.any() else None,
     )
 
 

@@ -115,7 +115,8 @@ def _input_spec(card: dict) -> tuple[float, str]:
 
 
 def ensemble_map(segmenters, canon: CanonicalImage, tiles: TileSettings, flip_tta: bool):
-    """Mean probability map over the ensemble (and over the mirrored pass when flip_tta)."""
+    """Mean probability map over the ensemble (and the mirrored pass when flip_tta), zero outside the
+    lesion search region (canon.search_mask)."""
     total = np.zeros(canon.shape, dtype=np.float32)
     passes, tiles_run = 0, 0
     views = [False, True] if flip_tta else [False]
@@ -127,7 +128,9 @@ def ensemble_map(segmenters, canon: CanonicalImage, tiles: TileSettings, flip_tt
             prob, count = sliding_window_predict(weights.model, pixels, tiles, mask=mask, box=box)
             total += prob[:, ::-1] if mirrored else prob
             passes, tiles_run = passes + 1, tiles_run + count
-    return total / passes, tiles_run
+    # Lesions are looked for in the breast without its pectoral muscle, as in cross-validation
+    # (train/segmentation.predict_probability): film labels and the muscle are never reported.
+    return np.where(canon.search_mask, total / passes, 0.0).astype(np.float32), tiles_run
 
 
 def _mirror(canon: CanonicalImage):

@@ -23,6 +23,9 @@ import numpy as np
 from .records import MASS, ImageRecord, LesionAnnotation
 
 logger = logging.getLogger(__name__)
+# Part of the cache folder's name: bump it whenever CanonicalSample (or what fills it) changes, so an
+# old cache is never read as if it held the new fields. 2: pectoral muscle masks.
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,14 @@ class CanonicalSample:
     breast_mask: np.ndarray  # bool
     lesion_boxes: np.ndarray  # (n, 4) int: row0, col0, row1, col1 (end-exclusive)
     lesion_pathologies: tuple[str, ...]
+    pectoral_mask: np.ndarray | None = None  # bool; None when no muscle was found (always for ultrasound)
+
+    @property
+    def search_mask(self) -> np.ndarray:
+        """Where the engine looks for lesions: the breast without its pectoral muscle."""
+        from breastapp.imaging.preprocess import search_region
+
+        return search_region(self.breast_mask, self.pectoral_mask)
 
 
 def load_frame(record: ImageRecord):
@@ -122,12 +133,13 @@ def to_sample(record: ImageRecord, spec: CanonicalSpec, kinds=(MASS,)) -> Canoni
         breast_mask=canon.breast_mask.astype(bool),
         lesion_boxes=np.array(boxes, dtype=np.int32).reshape(-1, 4),
         lesion_pathologies=tuple(pathologies),
+        pectoral_mask=canon.pectoral_mask,
     )
 
 
 def load_samples(records, spec: CanonicalSpec, cache_dir: Path | None = None, kinds=(MASS,), progress=False):
     """Canonical samples for `records`, read from / written to `cache_dir/<spec key>/` when given."""
-    folder = Path(cache_dir) / f"{spec.modality.lower()}_{spec.key()}" if cache_dir else None
+    folder = Path(cache_dir) / f"{spec.modality.lower()}_{spec.key()}_v{CACHE_VERSION}" if cache_dir else None
     if folder:
         folder.mkdir(parents=True, exist_ok=True)
     iterator = records
@@ -152,6 +164,7 @@ def _cached_sample(record: ImageRecord, spec: CanonicalSpec, folder: Path | None
             breast_mask=sample.breast_mask,
             lesion_boxes=sample.lesion_boxes,
             lesion_pathologies=np.array(sample.lesion_pathologies, dtype=str),
+            **({} if sample.pectoral_mask is None else {"pectoral_mask": sample.pectoral_mask}),
         )
     return sample
 
@@ -167,4 +180,5 @@ def _read_cached(path: Path, record: ImageRecord) -> CanonicalSample:
             breast_mask=data["breast_mask"],
             lesion_boxes=data["lesion_boxes"],
             lesion_pathologies=tuple(str(value) for value in data["lesion_pathologies"]),
+            pectoral_mask=data["pectoral_mask"] if "pectoral_mask" in data else None,
         )

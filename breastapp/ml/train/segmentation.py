@@ -64,7 +64,7 @@ def predict_probability(model, sample: CanonicalSample, config: SegmentationConf
 
     window = WindowSettings(tile=config.tiles.tile, overlap=config.overlap, batch_size=8)
     probability, _ = sliding_window_predict(model, sample.pixels, window, mask=sample.breast_mask)
-    return np.where(sample.breast_mask, probability, 0.0).astype(np.float32)
+    return np.where(sample.search_mask, probability, 0.0).astype(np.float32)
 
 
 def new_model(config: SegmentationConfig):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,8 +17,9 @@ from breastapp.constants import LESION_LABELS, VERDICT_NO_LESION, VERDICTS
 from breastapp.imaging.decode import decode
 from breastapp.imaging.errors import UnsupportedModality
 from breastapp.imaging.frame import Frame
+from breastapp.imaging.preprocess import canonicalize_mammogram, map_to_original
 from breastapp.ml.engine import UNTRAINED_NOTE, Engine, EngineSettings
-from breastapp.ml.pipeline import analyze_mammogram, analyze_ultrasound, ensemble_map
+from breastapp.ml.pipeline import analyze_mammogram, analyze_ultrasound, ensemble_map, mammogram_settings
 from breastapp.ml.registry import WeightsError, file_sha256, load_weights, weights_paths
 from breastapp.ml.sliding_window import TileSettings, sliding_window_predict
 
@@ -101,7 +103,8 @@ def test_ultrasound_end_to_end(engine, ultrasound_bytes, initialised_models):
 
 
 def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_bytes):
-    """Ensemble map = mean of members' maps; the flip pass = the map of the mirrored image, mirrored back."""
+    """Ensemble map = mean of members' maps; the flip pass = the map of the mirrored image, mirrored back;
+    both are zero outside the lesion search region (the breast without its pectoral muscle)."""
     bcir, unet = (load_weights(initialised_models, n) for n in ("mg_seg_bcir", "mg_seg_unet"))
     frame = decode(mammogram_bytes, modality="MG", spacing_mm=0.1)  # 0.1 mm -> 512x512 canonical: fast
     tiles = TileSettings(tile=256, overlap=32)
@@ -113,7 +116,8 @@ def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_by
     args = {"mask": canon.breast_mask, "box": canon.breast_box}
     maps = [sliding_window_predict(w.model, canon.pixels, tiles, **args)[0] for w in (bcir, unet)]
     ensemble, _ = ensemble_map([bcir, unet], canon, tiles, flip_tta=False)
-    np.testing.assert_allclose(ensemble, (maps[0] + maps[1]) / 2, atol=1e-6)
+    search = canon.search_mask
+    np.testing.assert_allclose(ensemble, np.where(search, (maps[0] + maps[1]) / 2, 0), atol=1e-6)
     flipped, tiles_run = ensemble_map([bcir], canon, tiles, flip_tta=True)
     mirrored = canon.pixels[:, ::-1].copy()
     row0, col0, row1, col1 = canon.breast_box
@@ -121,8 +125,33 @@ def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_by
     mirror_map, _ = sliding_window_predict(
         bcir.model, mirrored, tiles, mask=canon.breast_mask[:, ::-1], box=mirrored_box
     )
-    np.testing.assert_allclose(flipped, (maps[0] + mirror_map[:, ::-1]) / 2, atol=1e-5)
+    np.testing.assert_allclose(flipped, np.where(search, (maps[0] + mirror_map[:, ::-1]) / 2, 0), atol=1e-5)
     assert output.prob_map.shape == frame.shape and output.lesion_mask.dtype == bool
+
+
+def inner(mask: np.ndarray, margin: int = 4) -> np.ndarray:
+    """`mask` without the `margin` pixels next to its edges."""
+    kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+    return cv2.erode(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def test_no_lesion_is_looked_for_on_the_pectoral_muscle(shared_data, initialised_models):
+    """mdb028 (MLO) has a large pectoral muscle: the engine's map is zero there and outside the breast,
+    as in the cross-validation that measured the weights (untrained weights map ~0.5 everywhere else)."""
+    bcir = load_weights(initialised_models, "mg_seg_bcir")
+    frame = decode((shared_data / "mini-mias" / "images" / "mdb028.png").read_bytes(), modality="MG")
+    output = analyze_mammogram(
+        frame, [bcir], load_weights(initialised_models, "mg_cls"), TileSettings(tile=256, overlap=32)
+    )
+    canon = canonicalize_mammogram(frame, mammogram_settings(bcir.card))
+    assert canon.pectoral_mask is not None
+    muscle = map_to_original(canon, canon.pectoral_mask)
+    search = map_to_original(canon, canon.search_mask)
+    assert muscle.sum() > 0.01 * search.sum()
+    # The map comes back to the film's pixels by linear interpolation: look a few pixels inside the edges.
+    assert output.prob_map[inner(muscle)].max() == 0.0
+    assert output.prob_map[inner(~(muscle | search))].max() == 0.0, "nothing is looked for outside the breast"
+    assert output.prob_map[search].mean() > 0.1
 
 
 def test_saliency_for_a_lesion_or_a_clear_refusal(engine, mammogram_bytes, ultrasound_bytes):

@@ -228,6 +228,28 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
 
 
 @pytest.mark.slow
+def test_validation_maps_leave_out_the_pectoral_muscle_and_the_background():
+    """Cross-validation scores the map the engine reports: zero outside the breast and on the muscle."""
+    from breastapp.ml.train.segmentation import SegmentationConfig, new_model, predict_probability
+
+    sample = _sample(size=96)
+    muscle = np.zeros_like(sample.breast_mask)
+    muscle[:20, :20] = True
+    sample = replace(sample, pectoral_mask=muscle)
+    config = SegmentationConfig(
+        name="tiny_mg",
+        architecture="unet",
+        build_kwargs={"base": 4, "depth": 2},
+        spec=CanonicalSpec(modality="MG", spacing_mm=0.4),
+        tiles=TileSettings(tile=32),
+        overlap=8,
+    )
+    probability = predict_probability(new_model(config), sample, config)
+    assert probability.shape == sample.pixels.shape
+    assert not probability[muscle].any() and not probability[~sample.breast_mask].any()
+    assert probability[sample.search_mask].min() > 0
+
+
 def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
     from breastapp.ml.registry import load_weights
     from breastapp.ml.train.loop import FitSettings
