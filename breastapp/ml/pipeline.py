@@ -313,9 +313,12 @@ def _result(frame, canon, lesions, verdict, malignancy, segmenters, classifier, 
         "min_lesion_area_mm2": float(seg_thresholds.get("min_lesion_area_mm2", 0.0)),
         "malignancy": float(classifier.card["thresholds"].get("malignancy", 0.5)),
     }
-    notes = ()
+    notes = []
     if canon.spacing_mm is None and frame.modality == "MG":
-        notes = ("pixel spacing unknown: estimated from the image size; sizes in mm are not reported",)
+        notes.append("pixel spacing unknown: estimated from the image size; sizes in mm are not reported")
+    if canon.pectoral_mask is not None:
+        share = canon.pectoral_mask.sum() / max(int(canon.breast_mask.sum()), 1)
+        notes.append(f"pectoral muscle ({share:.0%} of the breast) left out of the lesion search")
     return AnalysisResult(
         modality=frame.modality,
         verdict=verdict,
@@ -329,5 +332,5 @@ def _result(frame, canon, lesions, verdict, malignancy, segmenters, classifier, 
         timings_s=dict(clock.timings),
         thresholds=thresholds,
         class_probs=class_probs or {},
-        notes=notes,
+        notes=tuple(notes),
     )
