@@ -60,7 +60,7 @@ def run(args) -> int:
     if args.refresh_metrics:
         from breastapp.ml.train.refresh import refresh_segmentation_card
 
-        refresh_segmentation_card(args.name, args.data, args.models_dir, args.runs)
+        refresh_segmentation_card(args.name, args.data, args.models_dir, args.runs, dataset=args.dataset)
         return 0
     from breastapp.ml.train.runner import train_recipe
 

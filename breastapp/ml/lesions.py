@@ -19,6 +19,10 @@ import numpy as np
 from breastapp.imaging.preprocess import CanonicalImage, to_canonical, to_original
 
 MAX_REGIONS = 10  # the largest components are kept; an untrained network can light up hundreds
+# Smallest region reported, unless a card says otherwise: 4 mm² (a 2 mm blob; the smallest mini-MIAS mass
+# is 6 mm across), or 8 canonical pixels when the spacing is unknown (ultrasound).
+DEFAULT_MIN_LESION_AREA_MM2 = 4.0
+DEFAULT_MIN_LESION_AREA_PX = 8
 MIN_CROP_PX = 32  # smallest crop side in canonical pixels (tiny lesions still get context)
 
 
@@ -55,12 +59,8 @@ def find_regions(
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
     canon_spacing = canonical_spacing(canon, spacing_mm)
     pixel_mm2 = canon_spacing[0] * canon_spacing[1] if canon_spacing else None
-    kept = []
-    for label in range(1, count):
-        area = int(stats[label, cv2.CC_STAT_AREA])
-        too_small = area * pixel_mm2 < min_area_mm2 if pixel_mm2 is not None else area < min_area_px
-        if not too_small:
-            kept.append(label)
+    smallest = min_region_px(min_area_mm2, min_area_px, pixel_mm2)
+    kept = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= smallest]
     kept.sort(key=lambda label: -int(stats[label, cv2.CC_STAT_AREA]))
     kept = kept[:max_regions]
     regions = [
@@ -69,6 +69,13 @@ def find_regions(
     is_kept = np.zeros(count, dtype=bool)
     is_kept[kept] = True
     return regions, is_kept[labels]
+
+
+def min_region_px(min_area_mm2: float, min_area_px: float, pixel_mm2: float | None) -> float:
+    """Smallest reported region in canonical pixels: `min_area_mm2` when the pixel area is known, else
+    `min_area_px`. The evaluation's FROC candidates use the same rule (evaluate/froc.candidates), so the
+    false positives it counts are the regions a user would be shown."""
+    return min_area_mm2 / pixel_mm2 if pixel_mm2 else float(min_area_px)
 
 
 def canonical_spacing(

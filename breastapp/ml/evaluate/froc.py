@@ -1,7 +1,10 @@
 """Lesion-level detection: candidates from a probability map, hits, and the FROC curve.
 
 Candidates: the connected components of the probability map above `candidate_threshold`; each one's
-score is its highest probability. Sweeping a score threshold over the candidates traces the FROC.
+score is its highest probability. Sweeping a score threshold over the candidates traces the FROC. As in
+the engine (ml/lesions.find_regions), components smaller than the card's minimum lesion area are not
+candidates and at most the `max_candidates` largest count: a speck the product never shows is no false
+positive, and one it does show always is.
 
 Hit definition (documented in docs/TRAINING.md): a candidate detects a ground-truth lesion when the
 candidate's centroid lies inside the lesion mask. mini-MIAS lesions are circles that enclose the
@@ -36,16 +39,26 @@ class Candidate:
         return self.labels == self.label
 
 
-def candidates(probability: np.ndarray, candidate_threshold: float = 0.1) -> list[Candidate]:
-    """Connected regions of `probability > candidate_threshold`, scored by their maximum."""
+def candidates(
+    probability: np.ndarray,
+    candidate_threshold: float = 0.1,
+    min_area_px: float = 1.0,
+    max_candidates: int | None = None,
+) -> list[Candidate]:
+    """Connected regions of `probability > candidate_threshold` of at least `min_area_px` pixels (the
+    `max_candidates` largest when given), scored by their maximum."""
     from scipy import ndimage
 
-    count, labels, _, centroids = cv2.connectedComponentsWithStats(
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(
         (probability > candidate_threshold).astype(np.uint8), connectivity=8
     )
     if count <= 1:
         return []
-    index = np.arange(1, count)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    index = np.array([i for i in range(1, count) if areas[i] >= min_area_px], dtype=np.int64)
+    index = index[np.argsort(-areas[index], kind="stable")][:max_candidates]
+    if index.size == 0:
+        return []
     scores = ndimage.maximum(probability, labels, index)
     return [
         Candidate(float(score), (int(round(centroids[i][1])), int(round(centroids[i][0]))), int(i), labels)

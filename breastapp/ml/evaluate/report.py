@@ -16,8 +16,10 @@ def segmentation_section(results: dict, threshold: float, candidate_threshold: f
     lines = [
         "## Segmentation",
         f"Threshold {threshold:.2f} (from the card). Candidates for the FROC: connected regions of the "
-        f"probability map above {candidate_threshold:.2f}, scored by their maximum; "
-        "a candidate hits a lesion when its centroid lies inside the lesion (one hit per lesion; "
+        f"probability map above {candidate_threshold:.2f} inside the lesion search region (mammograms: the "
+        "breast without its pectoral muscle), scored by their maximum; as in the engine, regions smaller "
+        "than the card's minimum lesion area are dropped and at most the 10 largest per image count. "
+        "A candidate hits a lesion when its centroid lies inside the lesion (one hit per lesion; "
         "extra candidates on a found lesion are ignored; all others are false positives).",
         "",
         "| weights | images | lesions | Dice whole set | IoU whole set | Dice TP lesions | IoU TP lesions "

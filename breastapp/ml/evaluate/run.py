@@ -66,9 +66,25 @@ def segmentation_maps(loaded, samples, card: dict) -> list[np.ndarray]:
     return [predict_probability(loaded.model, sample, config) for sample in samples]
 
 
-def segmentation_results(maps, samples, threshold: float, candidate_threshold: float) -> dict:
+def segmentation_results(
+    maps, samples, threshold: float, candidate_threshold: float, min_area_px: float
+) -> dict:
     truths = [sample.lesion_mask for sample in samples]
-    return {**score_segmentation(maps, truths, threshold, candidate_threshold), "images": len(samples)}
+    scores = score_segmentation(maps, truths, threshold, candidate_threshold, min_area_px)
+    return {**scores, "images": len(samples)}
+
+
+def card_min_area_px(card: dict) -> float:
+    """The engine's smallest reported region for these weights in canonical pixels (min_region_px)."""
+    from breastapp.ml.lesions import min_region_px
+
+    thresholds, spacing = card["thresholds"], card["input"].get("spacing_mm")
+    pixel_mm2 = spacing**2 if card["modality"] == "MG" and spacing else None
+    return min_region_px(
+        float(thresholds.get("min_lesion_area_mm2", 0.0)),
+        float(thresholds.get("min_lesion_area_px", 1)),
+        pixel_mm2,
+    )
 
 
 def write_examples(samples, maps, threshold: float, out_dir: Path, modality: str) -> list[str]:
@@ -115,8 +131,9 @@ def evaluate_segmentation(
         ]
     threshold = float(card["thresholds"].get("segmentation", 0.5))
     candidate_threshold = float(card["thresholds"].get("froc_candidate", min(0.1, threshold)))
+    min_area_px = card_min_area_px(card)
     results = {
-        label: segmentation_results(maps, samples, threshold, candidate_threshold)
+        label: segmentation_results(maps, samples, threshold, candidate_threshold, min_area_px)
         for label, maps in all_maps.items()
     }
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
@@ -126,10 +143,17 @@ def evaluate_segmentation(
 
 def out_of_fold_maps(run_dir: Path, samples) -> list[np.ndarray]:
     """The cross-validation's out-of-fold probability maps (each image predicted by the fold that did
-    not train on it), in `samples` order: the honest way to score weights on their own training set."""
+    not train on it), in `samples` order: the honest way to score weights on their own training set.
+
+    Each map is cut to the sample's lesion search region, as the engine cuts its maps: runs made before
+    the pectoral muscle was left out kept maps of the whole breast.
+    """
     with np.load(run_dir / "oof.npz") as data:
         index = {str(image_id): i for i, image_id in enumerate(data["image_ids"])}
-        return [data[f"map_{index[sample.image_id]}"].astype(np.float32) for sample in samples]
+        return [
+            np.where(sample.search_mask, data[f"map_{index[sample.image_id]}"], 0.0).astype(np.float32)
+            for sample in samples
+        ]
 
 
 def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_dir) -> str:

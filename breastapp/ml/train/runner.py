@@ -12,6 +12,7 @@ from pathlib import Path
 from breastapp.ml.datasets import load_dataset
 from breastapp.ml.datasets.prepare import load_samples
 from breastapp.ml.datasets.records import MASS
+from breastapp.ml.lesions import DEFAULT_MIN_LESION_AREA_MM2, DEFAULT_MIN_LESION_AREA_PX
 
 from .classification import ClassificationConfig, train_classifier
 from .loop import device_name
@@ -32,6 +33,12 @@ def quick(config, epochs: int = 1, folds: int = 2):
     return replace(config, fit=fit, cv_epochs=epochs, folds=folds)
 
 
+def dataset_path(data_root: Path, dataset: str) -> Path:
+    """`data_root/<dataset's folder>` when data_root is ../shared/data-like, else data_root itself."""
+    folder = DATA_FOLDER.get(dataset)
+    return Path(data_root) / folder if folder and (Path(data_root) / folder).is_dir() else Path(data_root)
+
+
 def train_recipe(
     name: str,
     data_root: Path,
@@ -48,10 +55,7 @@ def train_recipe(
 
     config = config or RECIPES[name]
     dataset = dataset or DATASET_OF[name]
-    data_path = Path(data_root)
-    if (data_path / DATA_FOLDER.get(dataset, "")).is_dir() and DATA_FOLDER.get(dataset):
-        data_path = data_path / DATA_FOLDER[dataset]
-    records = select_records(name, load_dataset(dataset, data_path))
+    records = select_records(name, load_dataset(dataset, dataset_path(data_root, dataset)))
     if limit:
         records = records[:limit]
     kinds = (MASS,) if config.spec.modality == "MG" else ("lesion",)
@@ -129,8 +133,8 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
     cv = fields["cv"]
     thresholds = fields.get("thresholds") or {
         "segmentation": cv["threshold"],
-        "min_lesion_area_mm2": 4.0,
-        "min_lesion_area_px": 8,
+        "min_lesion_area_mm2": DEFAULT_MIN_LESION_AREA_MM2,
+        "min_lesion_area_px": DEFAULT_MIN_LESION_AREA_PX,
         "froc_candidate": cv["candidate_threshold"],
     }
     patients = {sample.patient_id for sample in samples}

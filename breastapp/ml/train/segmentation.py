@@ -20,6 +20,7 @@ from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
 from breastapp.ml.datasets.splits import kfold_indices
 from breastapp.ml.evaluate.scoring import score_segmentation
 from breastapp.ml.evaluate.segmentation import OverlapSums
+from breastapp.ml.lesions import DEFAULT_MIN_LESION_AREA_MM2, DEFAULT_MIN_LESION_AREA_PX, min_region_px
 
 from .augment import AugmentSettings
 from .loop import FitSettings, fit, set_seeds
@@ -144,10 +145,19 @@ def choose_threshold(maps, truths) -> float:
     return float(THRESHOLD_GRID[int(np.argmax(scores))])
 
 
-def fold_metrics(maps, samples, threshold: float, candidate_threshold: float) -> dict:
+def reported_min_area_px(spec: CanonicalSpec) -> float:
+    """The engine's smallest reported region in a recipe's canonical pixels, with the card defaults the
+    recipe's weights will carry (mammography: 4 mm² at the working spacing; ultrasound: 8 pixels)."""
+    pixel_mm2 = spec.spacing_mm**2 if spec.modality == "MG" and spec.spacing_mm else None
+    return min_region_px(DEFAULT_MIN_LESION_AREA_MM2, DEFAULT_MIN_LESION_AREA_PX, pixel_mm2)
+
+
+def fold_metrics(
+    maps, samples, threshold: float, candidate_threshold: float, min_area_px: float = 1.0
+) -> dict:
     """Table I lines, FROC points and mean per-image lesion Dice of one fold's validation images."""
     truths = [sample.lesion_mask for sample in samples]
-    scores = score_segmentation(maps, truths, threshold, candidate_threshold)
+    scores = score_segmentation(maps, truths, threshold, candidate_threshold, min_area_px)
     table = scores["table"]
     return {
         "dice_whole_set": table["whole_set"]["dice"],
@@ -200,12 +210,17 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
             oof_maps[i], fold_of[i] = probability, fold
     threshold = choose_threshold(oof_maps, [s.lesion_mask for s in samples])
     candidate_threshold = threshold  # FROC candidates: the regions the engine would report
+    min_area_px = reported_min_area_px(config.spec)
     per_fold = []
     for fold in range(config.folds):
         members = [i for i in range(len(samples)) if fold_of[i] == fold]
         per_fold.append(
             fold_metrics(
-                [oof_maps[i] for i in members], [samples[i] for i in members], threshold, candidate_threshold
+                [oof_maps[i] for i in members],
+                [samples[i] for i in members],
+                threshold,
+                candidate_threshold,
+                min_area_px,
             )
         )
     np.save(out_dir / "oof_index.npy", np.array([fold_of[i] for i in range(len(samples))]))

@@ -68,6 +68,25 @@ def test_froc_counts_hits_false_positives_and_duplicates():
     assert sensitivity_at(curve, (0.25, 1.0)) == {0.25: 1.0, 1.0: 1.0}
 
 
+def test_froc_candidates_follow_the_engines_region_rule():
+    """Specks smaller than the minimum lesion area are no candidates; at most the largest N count."""
+    from breastapp.ml.evaluate.scoring import score_segmentation
+    from breastapp.ml.lesions import min_region_px
+
+    probability = np.zeros((40, 40), np.float32)
+    probability[2:8, 2:8] = 0.9  # 36 px: the lesion
+    probability[20:24, 20:24] = 0.8  # 16 px: a false positive the engine shows
+    probability[30, 30] = probability[35, 5] = 0.95  # 1-px specks the engine never shows
+    smallest = min_region_px(2.0, 8, pixel_mm2=0.16)  # 2 mm² at 0.4 mm per pixel = 12.5 px
+    assert smallest == pytest.approx(12.5) and min_region_px(2.0, 8, None) == 8
+    assert [c.score for c in candidates(probability, 0.5, smallest)] == pytest.approx([0.9, 0.8])
+    assert [c.score for c in candidates(probability, 0.5, 1, max_candidates=1)] == pytest.approx([0.9])
+    truth = _mask((40, 40), (0, 0, 10, 10))
+    every_speck = score_segmentation([probability], [truth], 0.5, 0.5)["froc"]
+    engine_rule = score_segmentation([probability], [truth], 0.5, 0.5, min_area_px=smallest)["froc"]
+    assert every_speck["fppi"][-1] == 3.0 and engine_rule["fppi"][-1] == 1.0
+
+
 def test_roc_and_auc_by_hand():
     labels, scores = [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]
     curve = roc_curve(labels, scores)

@@ -290,6 +290,19 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
     assert (
         load_weights(tmp_path / "models", "tiny_mg").card["hyperparameters"]["tiles"]["shifted_copies"] == 4
     )
+    # Recomputing the card from the kept out-of-fold maps reproduces the run's own figures and threshold.
+    from breastapp.ml.train.refresh import refresh_segmentation_card
+
+    trained = load_weights(tmp_path / "models", "tiny_mg")
+    refreshed = refresh_segmentation_card(
+        "tiny_mg", tmp_path / "data", tmp_path / "models", tmp_path / "runs", config=config, dataset="folder"
+    )
+    before, after = card["metrics"]["cross_validation"], refreshed["metrics"]["cross_validation"]
+    np.testing.assert_equal(after["per_fold"], before["per_fold"])  # NaN (no lesion in a fold) == NaN
+    assert after["threshold"] == before["threshold"]
+    reloaded = load_weights(tmp_path / "models", "tiny_mg")
+    np.testing.assert_equal(reloaded.card["metrics"]["cross_validation"]["per_fold"], before["per_fold"])
+    assert reloaded.model.count_params() == trained.model.count_params()
 
 
 @pytest.mark.slow
