@@ -8,13 +8,15 @@ of the muscle edge, refined by thresholding).
 
 Method (canonical form: chest wall on the LEFT), on a copy shrunk like the breast mask:
 1. smooth, and look only at the upper-left part of the breast's bounding box;
-2. for thresholds from bright to less bright (quantiles of the breast's grey levels there), take the
-   bright component(s) touching the top of the chest wall, and per row the extent of that component from
-   the chest-wall edge;
-3. fit a robust straight line (Huber) to those extents: the muscle edge;
-4. accept the first line that looks like a pectoral edge (it slopes down towards the chest wall, meets
-   the top and the chest wall inside the breast, and the extents follow it closely); the muscle is
-   the part of the breast on the chest-wall side of the line.
+2. for a range of thresholds (quantiles of the breast's grey levels there), take the bright
+   component(s) touching the top of the chest wall, and per row the extent of that component from the
+   chest-wall edge;
+3. fit a robust straight line (Huber) to those extents: a candidate muscle edge;
+4. keep the candidates that look like a pectoral edge (the line slopes down towards the chest wall,
+   meets the top and the chest wall inside the breast, and the extents follow it closely), and of those
+   the one with the strongest grey-level step across it: a threshold too high cuts the muscle in two, one
+   too low takes tissue in, and the true edge is where the image steps. The muscle is the part of the
+   breast on the chest-wall side of that line.
 
 When no threshold gives a plausible edge (CC views, small or faint muscles, unusual films), the mask is
 empty: missing a muscle only leaves a false positive the networks already make, while cutting away
@@ -33,7 +35,9 @@ VIEWS_WITHOUT_PECTORAL = frozenset({"CC", "XCC", "XCCL", "XCCM", "FB", "SIO"})
 WORK_LONG_SIDE = 384  # pixels on the long side of the working copy (as for the breast mask)
 SMOOTHING_SIGMA = 3.0  # working-copy pixels: removes fibre texture, keeps the muscle edge
 SEARCH_FRACTION = 0.7  # the muscle lies within the top 70% rows and the chest-wall 70% columns of the box
-BRIGHTNESS_QUANTILES = (0.9, 0.8, 0.7, 0.6, 0.5)  # tried brightest first: the muscle is the brightest tissue
+# Thresholds tried (quantiles of the grey levels); the plausible edge with the strongest step wins.
+BRIGHTNESS_QUANTILES = (0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5)
+EDGE_BAND = 8  # working-copy pixels (~4 mm on a full film) on each side of a candidate edge
 SEED_ROWS_FRACTION = 1 / 50  # the component must touch the top rows ...
 SEED_COLS_FRACTION = 1 / 10  # ... near the chest wall
 ROW_START_FRACTION = 1 / 20  # a row's bright run must start this close to the row's chest-wall edge
@@ -89,15 +93,32 @@ def _muscle_edge(pixels: np.ndarray, breast: np.ndarray) -> tuple[int, int, floa
     grey_levels = region[region_breast]
     if grey_levels.size < MIN_EDGE_ROWS:
         return None
+    best, best_contrast = None, 0.0
     for quantile in BRIGHTNESS_QUANTILES:
         bright = (region > np.quantile(grey_levels, quantile)) & region_breast
         extents = _corner_component_extents(bright, region_breast, height, width)
         if extents is None:
             continue
         top_width, slope = _robust_line(extents)
-        if _plausible_edge(extents, top_width, slope, height, width):
-            return row0, col0, top_width, slope
-    return None
+        if not _plausible_edge(extents, top_width, slope, height, width):
+            continue
+        contrast = _edge_contrast(region, region_breast, top_width, slope)
+        if contrast > best_contrast:
+            best, best_contrast = (row0, col0, top_width, slope), contrast
+    return best
+
+
+def _edge_contrast(region, breast, top_width: float, slope: float) -> float:
+    """Mean grey level in a band just inside the line minus a band just outside: the muscle edge is the
+    line with the strongest step (a threshold too high cuts the muscle, one too low takes tissue in)."""
+    rows, cols = np.mgrid[0 : region.shape[0], 0 : region.shape[1]]
+    # Horizontal distance from the line, in working pixels (positive outside the muscle).
+    distance = cols - (top_width + slope * rows)
+    inside = breast & (distance < 0) & (distance >= -EDGE_BAND)
+    outside = breast & (distance >= 0) & (distance < EDGE_BAND)
+    if inside.sum() < EDGE_BAND or outside.sum() < EDGE_BAND:
+        return 0.0
+    return float(region[inside].mean() - region[outside].mean())
 
 
 def _corner_component_extents(bright, breast, height: int, width: int) -> np.ndarray | None:

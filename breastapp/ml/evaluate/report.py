@@ -9,7 +9,9 @@ from breastapp.constants import RESEARCH_BANNER
 
 
 def _fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return "n/a" if value != value else f"{value:.3f}"  # NaN: nothing to measure (no lesion found)
+    return str(value)
 
 
 def segmentation_section(results: dict, threshold: float, candidate_threshold: float, examples) -> str:

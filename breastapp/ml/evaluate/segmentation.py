@@ -76,9 +76,15 @@ def segmentation_table(pairs) -> dict:
     for predicted, truth in pairs:
         whole.add(predicted, truth)
         add_true_positive_overlap(true_positive, predicted.astype(bool), truth.astype(bool))
+    # No detected lesion leaves the outline-quality line with nothing to measure: NaN (left out of fold
+    # means), not the 1.0 of "nothing predicted, nothing there", which would reward a fold that found none.
+    detected_none = true_positive.union == 0
     return {
         "whole_set": {"dice": whole.dice, "iou": whole.iou},
-        "true_positive_lesions": {"dice": true_positive.dice, "iou": true_positive.iou},
+        "true_positive_lesions": {
+            "dice": float("nan") if detected_none else true_positive.dice,
+            "iou": float("nan") if detected_none else true_positive.iou,
+        },
     }
 
 

@@ -45,6 +45,16 @@ def test_missed_lesions_do_not_enter_the_true_positive_line():
     assert table["whole_set"]["dice"] == pytest.approx(2 * 4 / (4 + 8))
 
 
+def test_a_set_where_no_lesion_was_found_has_no_outline_quality_to_report():
+    truth = _mask((10, 10), (0, 0, 2, 2))
+    predicted = _mask((10, 10), (6, 6, 8, 8))  # a false positive only
+    table = segmentation_table([(predicted, truth)])
+    assert np.isnan(table["true_positive_lesions"]["dice"]) and np.isnan(
+        table["true_positive_lesions"]["iou"]
+    )
+    assert table["whole_set"]["dice"] == 0.0
+
+
 def test_empty_set_is_perfect_agreement():
     sums = OverlapSums()
     sums.add(np.zeros((3, 3), bool), np.zeros((3, 3), bool))
