@@ -31,6 +31,12 @@ def add_arguments(parser) -> None:
         "classifier probabilities) instead of the final weights: the weights' own training set, evaluated "
         "honestly",
     )
+    parser.add_argument(
+        "--keep-pectoral",
+        action="store_true",
+        help="segmentation, ablation: search mammograms' whole breast, pectoral muscle included (the "
+        "engine leaves it out), to measure what leaving it out changes",
+    )
 
 
 def run(args) -> int:
@@ -59,6 +65,7 @@ def run(args) -> int:
         limit=args.limit,
         csv_dir=args.csv_dir,
         out_of_fold=args.out_of_fold,
+        keep_pectoral=args.keep_pectoral,
     )
     logger.info("report written to %s", path)
     return 0

@@ -3,7 +3,9 @@
 labels.csv columns: `image` (file name in images/), `label` (normal / benign / malignant), and
 optionally `patient` (defaults to the image stem: give it, or splits may put one woman's two views
 on both sides), `modality` (MG / US, default MG) and `spacing_mm`. A mask `masks/<stem>.png` (any
-non-zero pixel is lesion) is used when present.
+non-zero pixel is lesion) is used when present. On a mammogram the mask is taken as a MASS: the
+mammography networks are mass networks, and their recipes train and score masses only (an unspecified
+kind would leave every lesion image of a user's mammography folder out).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .records import BENIGN, LESION, MALIGNANT, NORMAL, ImageRecord, LesionAnnotation
+from .records import BENIGN, LESION, MALIGNANT, MASS, NORMAL, ImageRecord, LesionAnnotation
 
 VALID_LABELS = (NORMAL, BENIGN, MALIGNANT)
 
@@ -34,15 +36,17 @@ def _record(root: Path, row: dict, line_number: int) -> ImageRecord:
     if not image_path.exists():
         raise ValueError(f"labels.csv line {line_number}: {image_path} does not exist")
     mask_path = _find_mask(root / "masks", image_path.stem)
+    modality = (row.get("modality") or "MG").strip().upper()
     lesions = ()
     if mask_path is not None and label != NORMAL:
-        lesions = (LesionAnnotation(kind=LESION, pathology=label, mask_path=mask_path),)
+        kind = MASS if modality == "MG" else LESION
+        lesions = (LesionAnnotation(kind=kind, pathology=label, mask_path=mask_path),)
     spacing = row.get("spacing_mm", "").strip() if row.get("spacing_mm") else ""
     return ImageRecord(
         image_id=image_path.stem,
         patient_id=(row.get("patient") or "").strip() or image_path.stem,
         image_path=image_path,
-        modality=((row.get("modality") or "MG").strip().upper()),
+        modality=modality,
         label=label,
         lesions=lesions,
         spacing_mm=float(spacing) if spacing else None,

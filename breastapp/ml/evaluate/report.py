@@ -25,8 +25,9 @@ def segmentation_section(results: dict, threshold: float, candidate_threshold: f
         "extra candidates on a found lesion are ignored; all others are false positives).",
         "",
         "| weights | images | lesions | Dice whole set | IoU whole set | Dice TP lesions | IoU TP lesions "
-        "| mean lesion-image Dice | sens@0.5 | sens@1 | sens@2 | sens@4 FPPI |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mean lesion-image Dice | sens@0.5 | sens@1 | sens@2 | sens@4 FPPI "
+        "| at the threshold: sensitivity | FP per image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
         t, s = r["table"], r["sensitivity_at"]
@@ -35,12 +36,14 @@ def segmentation_section(results: dict, threshold: float, candidate_threshold: f
             f"| {_fmt(t['whole_set']['dice'])} | {_fmt(t['whole_set']['iou'])} "
             f"| {_fmt(t['true_positive_lesions']['dice'])} | {_fmt(t['true_positive_lesions']['iou'])} "
             f"| {_fmt(r['mean_lesion_image_dice'])} | {_fmt(s[0.5])} | {_fmt(s[1.0])} "
-            f"| {_fmt(s[2.0])} | {_fmt(s[4.0])} |"
+            f"| {_fmt(s[2.0])} | {_fmt(s[4.0])} "
+            f"| {_fmt(float(r['froc']['sensitivity'][-1]))} | {float(r['froc']['fppi'][-1]):.2f} |"
         )
     lines += [
         "",
         "Whole set / TP lesions: the two lines of seed 003's Table I (equation 4: areas summed over the "
-        "set before dividing).",
+        "set before dividing). At the threshold: every region the engine would report counted, the last "
+        "point of the FROC.",
         "",
         "![FROC](froc.png)",
         "",

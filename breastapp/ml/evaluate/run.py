@@ -105,7 +105,7 @@ def write_examples(samples, maps, threshold: float, out_dir: Path, modality: str
 
 
 def evaluate_segmentation(
-    names, models_dir, dataset, records, out_dir, cache_dir, out_of_fold_dir=None
+    names, models_dir, dataset, records, out_dir, cache_dir, out_of_fold_dir=None, keep_pectoral=False
 ) -> str:
     from breastapp.ml.registry import load_weights
 
@@ -118,6 +118,8 @@ def evaluate_segmentation(
         kinds=(MASS,) if card["modality"] == "MG" else ("lesion",),
         progress=True,
     )
+    if keep_pectoral:  # the ablation: search the whole breast, as the engine did before
+        samples = [replace(sample, pectoral_mask=None) for sample in samples]
     if out_of_fold_dir is not None:
         all_maps = {name: out_of_fold_maps(out_of_fold_dir / name, samples) for name in names}
     else:
@@ -243,8 +245,12 @@ def evaluate(
     limit: int | None = None,
     csv_dir: Path | None = None,
     out_of_fold: bool = False,
+    keep_pectoral: bool = False,
 ) -> Path:
-    """Write `out_dir/report.md` and its plots; returns the report path."""
+    """Write `out_dir/report.md` and its plots; returns the report path.
+
+    `keep_pectoral` searches mammograms' whole breast, pectoral muscle included: the engine leaves the
+    muscle out, and this measures what that changes."""
     from breastapp.ml.registry import read_card
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -253,7 +259,11 @@ def evaluate(
     cache_dir = (runs_dir or out_dir) / "cache"
     if card["role"] == "segmentation":
         oof_dir = runs_dir if out_of_fold else None
-        body = evaluate_segmentation(names, models_dir, dataset, records, out_dir, cache_dir, oof_dir)
+        body = evaluate_segmentation(
+            names, models_dir, dataset, records, out_dir, cache_dir, oof_dir, keep_pectoral
+        )
+        if keep_pectoral:
+            body = "**Ablation: the pectoral muscle is NOT left out of the lesion search here.**\n\n" + body
     elif out_of_fold:
         body = out_of_fold_classification(names[0], models_dir, runs_dir, out_dir)
     else:

@@ -125,6 +125,19 @@ def test_folder_layout_reads_labels_patients_and_masks(folder_dataset):
     assert records[0].lesions and not records[2].lesions  # benign has its mask; normal has none
 
 
+def test_folder_masks_are_masses_on_mammograms_and_plain_lesions_on_ultrasound(folder_dataset):
+    from breastapp.ml.datasets.records import LESION, MASS
+    from breastapp.ml.train.recipes import select_records
+
+    assert {r.lesions[0].kind for r in load_folder(folder_dataset) if r.lesions} == {LESION}  # all US
+    labels = folder_dataset / "labels.csv"
+    labels.write_text(labels.read_text().replace(",US\n", ",MG\n"))
+    records = load_folder(folder_dataset)
+    assert {r.lesions[0].kind for r in records if r.lesions} == {MASS}
+    # The mammography mass recipes keep a user's lesion images (they train and score masses only).
+    assert len(select_records("mg_seg_bcir", records)) == len(records)
+
+
 def test_folder_layout_rejects_unknown_labels(folder_dataset):
     (folder_dataset / "labels.csv").write_text("image,label\ncase00.png,suspicious\n")
     with pytest.raises(ValueError, match="line 2"):

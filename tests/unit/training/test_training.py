@@ -287,6 +287,7 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
         dataset="folder",
     )
     assert card["input"]["tile"] == 32 and card["input"]["spacing_mm"] == 0.4
+    assert card["training_data"]["images"] == 6 and card["training_data"]["lesions"] == 4  # masks = masses
     assert (
         load_weights(tmp_path / "models", "tiny_mg").card["hyperparameters"]["tiles"]["shifted_copies"] == 4
     )
@@ -303,6 +304,23 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
     reloaded = load_weights(tmp_path / "models", "tiny_mg")
     np.testing.assert_equal(reloaded.card["metrics"]["cross_validation"]["per_fold"], before["per_fold"])
     assert reloaded.model.count_params() == trained.model.count_params()
+    # The report gives the operating point; the pectoral ablation says what it is.
+    from breastapp.ml.evaluate.run import evaluate
+
+    for keep_pectoral in (False, True):
+        out = tmp_path / f"report_keep_{keep_pectoral}"
+        report = evaluate(
+            ["tiny_mg"],
+            tmp_path / "models",
+            "folder",
+            tmp_path / "data",
+            out,
+            runs_dir=tmp_path / "runs",
+            out_of_fold=True,
+            keep_pectoral=keep_pectoral,
+        ).read_text()
+        assert "| at the threshold: sensitivity | FP per image |" in report
+        assert ("pectoral muscle is NOT left out" in report) is keep_pectoral
 
 
 @pytest.mark.slow
