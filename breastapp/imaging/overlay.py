@@ -35,6 +35,8 @@ BENIGN_RGB = (190, 255, 0)
 TRUE_POSITIVE_RGB = (0, 255, 0)  # comparison image, as in the sliding-window paper
 FALSE_POSITIVE_RGB = (255, 255, 255)
 FALSE_NEGATIVE_RGB = (255, 0, 0)
+NOT_SEARCHED_RGB = (0, 190, 255)  # the pectoral muscle left out of the lesion search: cool, not a finding
+NOT_SEARCHED_LABEL = "pectoral muscle: not searched"
 HEATMAP_EPSILON = 0.05  # probabilities below this leave the image untouched (no blue wash over everything)
 HEATMAP_ALPHA = 0.5
 
@@ -59,16 +61,19 @@ def render_overlay(
     lesions: Iterable,
     *,
     lesion_mask: np.ndarray | None = None,
+    not_searched: np.ndarray | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> bytes:
     """The image with each lesion outlined and labelled "#1 malignant 0.83".
 
     Outlines follow the predicted mask's contours inside each lesion's box when `lesion_mask` (original
     size) is given, otherwise the box itself. Lesions are objects with `index`, `box` (original pixels,
-    end-exclusive), `label` and `malignancy_prob`, as in `breastapp.ml.result.Lesion`.
+    end-exclusive), `label` and `malignancy_prob`, as in `breastapp.ml.result.Lesion`. `not_searched`
+    (original size, bool) is the region left out of the lesion search (the pectoral muscle): it is
+    outlined thinly in a colour of its own and labelled, so a reader knows no lesion was looked for there.
     """
     grey, factor = display_grey(frame.pixels, max_side)
-    return encode_png(overlay_canvas(grey, factor, lesions, lesion_mask))
+    return encode_png(overlay_canvas(grey, factor, lesions, lesion_mask, not_searched))
 
 
 def render_heatmap(
@@ -118,6 +123,7 @@ def render_outputs(
     mask: np.ndarray,
     *,
     lesion_mask: np.ndarray | None = None,
+    not_searched: np.ndarray | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> dict[str, bytes]:
     """original.png, overlay.png, heatmap.png and mask.png in one go: what the engine needs per image.
@@ -129,7 +135,7 @@ def render_outputs(
     grey, factor = display_grey(frame.pixels, max_side)
     jobs = {
         "original.png": lambda: encode_png(_with_banner(grey.copy())),
-        "overlay.png": lambda: encode_png(overlay_canvas(grey, factor, lesions, lesion_mask)),
+        "overlay.png": lambda: encode_png(overlay_canvas(grey, factor, lesions, lesion_mask, not_searched)),
         "heatmap.png": lambda: encode_png(heatmap_canvas(grey, prob_map, HEATMAP_EPSILON)),
         "mask.png": lambda: render_mask(mask),
     }
@@ -141,11 +147,15 @@ def render_outputs(
 # ------------------------------------------------------------------------------------------- canvases
 
 
-def overlay_canvas(grey: np.ndarray, factor: float, lesions: Iterable, lesion_mask=None) -> np.ndarray:
+def overlay_canvas(
+    grey: np.ndarray, factor: float, lesions: Iterable, lesion_mask=None, not_searched=None
+) -> np.ndarray:
     """RGB display canvas with outlines, labels and banner; `factor` = display / original pixels."""
     canvas = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
     small_mask = _resize_mask(lesion_mask, canvas.shape[:2]) if lesion_mask is not None else None
     thickness = _line_width(canvas)
+    if not_searched is not None and np.any(not_searched):
+        _mark_not_searched(canvas, _resize_mask(not_searched, canvas.shape[:2]), max(1, thickness // 2))
     for lesion in lesions:
         colour = MALIGNANT_RGB if lesion.label == "malignant" else BENIGN_RGB
         box = scale_box(lesion.box, factor, canvas.shape[:2])
@@ -243,6 +253,15 @@ def _outline(canvas: np.ndarray, box, mask: np.ndarray | None, colour, thickness
         cv2.drawContours(canvas, contours, -1, colour, thickness, offset=(col0, row0))
         return
     cv2.rectangle(canvas, (col0, row0), (col1 - 1, row1 - 1), colour, thickness)
+
+
+def _mark_not_searched(canvas: np.ndarray, region: np.ndarray, thickness: int) -> None:
+    """Thin outline of the region left out of the search, labelled inside it (drawn under the lesions)."""
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(canvas, contours, -1, NOT_SEARCHED_RGB, thickness)
+    rows, cols = np.nonzero(region)
+    patch = _text_patch(NOT_SEARCHED_LABEL, max(10, _font_size(canvas) * 3 // 4), NOT_SEARCHED_RGB)
+    _paste(canvas, patch, int(rows.min()) + patch.shape[0], int(cols.min()) + thickness * 2)
 
 
 # ----------------------------------------------------------------------------------------------- text

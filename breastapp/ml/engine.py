@@ -189,7 +189,9 @@ class Engine:
 
         return (
             render_original(frame),
-            render_overlay(frame, output.result.lesions, lesion_mask=output.lesion_mask),
+            render_overlay(
+                frame, output.result.lesions, lesion_mask=output.lesion_mask, not_searched=output.not_searched
+            ),
             render_heatmap(frame, output.prob_map),
             render_mask(output.lesion_mask),
         )

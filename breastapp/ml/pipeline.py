@@ -46,6 +46,7 @@ class PipelineOutput:
     lesion_mask: np.ndarray  # bool, original (rows, cols)
     classifier_inputs: tuple[np.ndarray, ...]  # per lesion in index order (MG) or the whole image (US)
     tiles_run: int = 0
+    not_searched: np.ndarray | None = None  # bool, original (rows, cols): the pectoral muscle left out
 
 
 @dataclass
@@ -91,12 +92,14 @@ def analyze_mammogram(
     with clock.stage("segment"):  # mapping the maps back is part of segmenting
         prob_original = map_to_original(canon, prob)
         mask_original = map_to_original(canon, kept)
+        muscle = None if canon.pectoral_mask is None else map_to_original(canon, canon.pectoral_mask)
     lesions, order = _mammogram_lesions(regions, class_probs, classifier.card)
     malignancy = max((lesion.malignancy_prob for lesion in lesions), default=0.0)
     result = _result(
         frame, canon, lesions, mammogram_verdict(lesions), malignancy, segmenters, classifier, clock
     )
-    return PipelineOutput(result, prob_original, mask_original, tuple(crops[i] for i in order), tiles_run)
+    crops_in_order = tuple(crops[i] for i in order)
+    return PipelineOutput(result, prob_original, mask_original, crops_in_order, tiles_run, muscle)
 
 
 def mammogram_settings(card: dict, ensemble: Sequence[LoadedWeights] = ()) -> PreprocessSettings:

@@ -14,6 +14,7 @@ from breastapp.imaging.overlay import (
     FALSE_NEGATIVE_RGB,
     FALSE_POSITIVE_RGB,
     MALIGNANT_RGB,
+    NOT_SEARCHED_RGB,
     TRUE_POSITIVE_RGB,
     render_comparison,
     render_heatmap,
@@ -163,3 +164,17 @@ def test_render_outputs_gives_the_same_pictures_as_the_single_renderers():
         np.testing.assert_array_equal(decode_rgb(outputs[name]), decode_rgb(png), err_msg=name)
     assert decode_rgb(outputs["overlay.png"]).shape == (400, round(500 * 400 / 600), 3)
     assert decode_rgb(outputs["mask.png"]).shape == (600, 500), "the mask keeps the original size"
+
+
+def test_the_region_left_out_of_the_search_is_outlined_in_its_own_colour():
+    frame = grey_frame(400, 300)
+    muscle = np.zeros((400, 300), bool)
+    muscle[:200, :100] = np.tri(200, 100, k=-1, dtype=bool)[::-1]  # a triangle in the top-left corner
+    lesion = FakeLesion(1, (300, 200, 340, 240), "malignant", 0.9)
+    marked = decode_rgb(render_overlay(frame, [lesion], not_searched=muscle))
+    plain = decode_rgb(render_overlay(frame, [lesion]))
+    outlined = np.all(marked == NOT_SEARCHED_RGB, axis=-1)
+    assert outlined[:220, :120].sum() > 100, "the muscle's outline (and its label) is drawn"
+    assert not outlined[250:].any(), "nothing of that colour away from the muscle"
+    assert not np.all(plain == NOT_SEARCHED_RGB, axis=-1).any()
+    assert np.all(marked[300, 200:240] == MALIGNANT_RGB, axis=-1).any(), "lesions are still outlined"

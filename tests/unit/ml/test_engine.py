@@ -153,6 +153,7 @@ def test_no_lesion_is_looked_for_on_the_pectoral_muscle(shared_data, initialised
     assert output.prob_map[inner(~(muscle | search))].max() == 0.0, "nothing is looked for outside the breast"
     assert output.prob_map[search].mean() > 0.1
     assert any(note.startswith("pectoral muscle (") for note in output.result.notes), "the user is told"
+    assert np.array_equal(output.not_searched, muscle), "and shown where (overlay.png draws it)"
 
 
 def test_saliency_for_a_lesion_or_a_clear_refusal(engine, mammogram_bytes, ultrasound_bytes):
