@@ -89,6 +89,7 @@ def test_radiologist_uploads_a_mammogram_and_reads_the_result(page, compose_stac
         " return image.complete && image.naturalWidth > 0; }"
     )
     assert RESEARCH_BANNER in page.content()
+    assert "pectoral muscle" in page.content(), "the notes say the muscle was left out of the search"
     assert page.locator("#verdict").inner_text().strip()
     assert page.locator("#lesion-table").count() == 1
     if page.locator("#lesion-table tbody tr").count():
