@@ -88,3 +88,25 @@ def test_initialised_weights_cover_every_shipped_name(initialised_models):
         assert loaded.card["trained"] is False
         assert loaded.card["modality"] in ("MG", "US")
         assert loaded.info.sha256 == file_sha256(weights_paths(initialised_models, name)[0])
+
+
+@pytest.mark.parametrize("name", ["mg_seg_bcir", "mg_seg_unet", "mg_cls", "us_seg_unet", "us_cls"])
+def test_shipped_cards_were_trained_with_the_committed_recipes(name):
+    """models/<name>.json records the recipe that `retrain-all` would run today: no silent drift."""
+    from dataclasses import asdict
+
+    from breastapp.ml.train.recipes import RECIPES
+    from tests.support.paths import REPO_ROOT
+
+    card = json.loads((REPO_ROOT / "models" / f"{name}.json").read_text())
+    recipe, recorded = RECIPES[name], card["hyperparameters"]
+    for key, value in asdict(recipe.fit).items():
+        assert recorded[key] == value, f"{name}: card {key}={recorded[key]!r}, recipe {value!r}"
+    assert recorded["cv_epochs"] == recipe.cv_epochs
+    assert card["build_kwargs"] == recipe.build_kwargs and card["architecture"] == recipe.architecture
+    spec = asdict(recipe.spec)
+    if card["role"] == "classification":  # a classifier's card gives its own input size and channels
+        assert card["input"]["size"] == recipe.input_size
+        assert card["input"]["channels"] == recipe.build_kwargs.get("input_channels", spec["channels"])
+        spec.pop("size"), spec.pop("channels")
+    assert {k: card["input"][k] for k in spec} == spec
