@@ -14,25 +14,27 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def segmentation_section(results: dict, threshold: float, candidate_threshold: float, examples) -> str:
+def segmentation_section(results: dict, examples) -> str:
     lines = [
         "## Segmentation",
-        f"Threshold {threshold:.2f} (from the card). Candidates for the FROC: connected regions of the "
-        f"probability map above {candidate_threshold:.2f} inside the lesion search region (mammograms: the "
+        "Threshold: each network's own card threshold (an ensemble: its first network's, as the engine "
+        "runs it). Candidates for the FROC: connected regions of the probability map above that threshold "
+        "inside the lesion search region (mammograms: the "
         "breast without its pectoral muscle), scored by their maximum; as in the engine, regions smaller "
         "than the card's minimum lesion area are dropped and at most the 10 largest per image count. "
         "A candidate hits a lesion when its centroid lies inside the lesion (one hit per lesion; "
         "extra candidates on a found lesion are ignored; all others are false positives).",
         "",
-        "| weights | images | lesions | Dice whole set | IoU whole set | Dice TP lesions | IoU TP lesions "
+        "| weights | threshold | images | lesions | Dice whole set | IoU whole set | Dice TP lesions "
+        "| IoU TP lesions "
         "| mean lesion-image Dice | sens@0.5 | sens@1 | sens@2 | sens@4 FPPI "
         "| at the threshold: sensitivity | FP per image |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
         t, s = r["table"], r["sensitivity_at"]
         lines.append(
-            f"| {label} | {r['images']} | {r['lesions']} "
+            f"| {label} | {r['threshold']:.2f} | {r['images']} | {r['lesions']} "
             f"| {_fmt(t['whole_set']['dice'])} | {_fmt(t['whole_set']['iou'])} "
             f"| {_fmt(t['true_positive_lesions']['dice'])} | {_fmt(t['true_positive_lesions']['iou'])} "
             f"| {_fmt(r['mean_lesion_image_dice'])} | {_fmt(s[0.5])} | {_fmt(s[1.0])} "

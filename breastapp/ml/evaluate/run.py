@@ -108,6 +108,7 @@ def evaluate_segmentation(
     names, models_dir, dataset, records, out_dir, cache_dir, out_of_fold_dir=None, keep_pectoral=False
 ) -> str:
     from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.segmentation import searched
 
     loaded = [load_weights(models_dir, name) for name in names]
     card = loaded[0].card
@@ -127,35 +128,48 @@ def evaluate_segmentation(
             name: segmentation_maps(weights, samples, weights.card)
             for name, weights in zip(names, loaded, strict=True)
         }
+    all_maps = {  # the engine's cut: zero outside the lesion search region
+        label: [searched(m, sample) for m, sample in zip(maps, samples, strict=True)]
+        for label, maps in all_maps.items()
+    }
     if len(names) > 1:
         all_maps["ensemble (mean)"] = [
             np.mean(stack, axis=0) for stack in zip(*all_maps.values(), strict=True)
         ]
-    threshold = float(card["thresholds"].get("segmentation", 0.5))
-    candidate_threshold = float(card["thresholds"].get("froc_candidate", min(0.1, threshold)))
-    min_area_px = card_min_area_px(card)
-    results = {
-        label: segmentation_results(maps, samples, threshold, candidate_threshold, min_area_px)
-        for label, maps in all_maps.items()
-    }
+    # Each network at its own card's operating point; the ensemble at the first network's, as the
+    # engine runs an ensemble (ml/pipeline.region_limits reads the first segmenter's card).
+    card_of = {name: weights.card for name, weights in zip(names, loaded, strict=True)}
+    results = {}
+    for label, maps in all_maps.items():
+        operating = card_of.get(label, card)
+        threshold, candidate_threshold = operating_point(operating)
+        results[label] = {
+            **segmentation_results(
+                maps, samples, threshold, candidate_threshold, card_min_area_px(operating)
+            ),
+            "threshold": threshold,
+        }
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
-    examples = write_examples(samples, all_maps[list(all_maps)[-1]], threshold, out_dir, card["modality"])
-    return segmentation_section(results, threshold, candidate_threshold, examples)
+    shown = list(all_maps)[-1]
+    examples = write_examples(
+        samples, all_maps[shown], results[shown]["threshold"], out_dir, card["modality"]
+    )
+    return segmentation_section(results, examples)
+
+
+def operating_point(card: dict) -> tuple[float, float]:
+    """(segmentation threshold, FROC candidate threshold) of a segmentation card."""
+    threshold = float(card["thresholds"].get("segmentation", 0.5))
+    return threshold, float(card["thresholds"].get("froc_candidate", min(0.1, threshold)))
 
 
 def out_of_fold_maps(run_dir: Path, samples) -> list[np.ndarray]:
     """The cross-validation's out-of-fold probability maps (each image predicted by the fold that did
     not train on it), in `samples` order: the honest way to score weights on their own training set.
-
-    Each map is cut to the sample's lesion search region, as the engine cuts its maps: runs made before
-    the pectoral muscle was left out kept maps of the whole breast.
-    """
+    Maps of the whole breast, as stored (see train.segmentation.searched for the engine's cut)."""
     with np.load(run_dir / "oof.npz") as data:
         index = {str(image_id): i for i, image_id in enumerate(data["image_ids"])}
-        return [
-            np.where(sample.search_mask, data[f"map_{index[sample.image_id]}"], 0.0).astype(np.float32)
-            for sample in samples
-        ]
+        return [data[f"map_{index[sample.image_id]}"].astype(np.float32) for sample in samples]
 
 
 def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_dir) -> str:

@@ -19,7 +19,7 @@ from breastapp.ml.datasets.prepare import load_samples
 from breastapp.ml.datasets.records import MASS
 
 from .recipes import DATASET_OF, RECIPES, select_records
-from .segmentation import choose_threshold, fold_metrics, summarise
+from .segmentation import choose_threshold, fold_metrics, searched, summarise
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def refresh_segmentation_card(
     records = select_records(name, load_dataset(dataset, dataset_path(data_root, dataset)))
     kinds = (MASS,) if config.spec.modality == "MG" else ("lesion",)
     samples = load_samples(records, config.spec, runs_dir / "cache", kinds=kinds)
-    maps = out_of_fold_maps(runs_dir / name, samples)
+    stored = out_of_fold_maps(runs_dir / name, samples)
+    maps = [searched(m, sample) for m, sample in zip(stored, samples, strict=True)]
     fold_of = np.load(runs_dir / name / "oof_index.npy")
     loaded = load_weights(models_dir, name)
     card = {key: value for key, value in loaded.card.items() if key not in ("sha256", "name", "created_at")}

@@ -57,7 +57,8 @@ def training_arrays(samples: list[CanonicalSample], config: SegmentationConfig, 
 
 
 def predict_probability(model, sample: CanonicalSample, config: SegmentationConfig) -> np.ndarray:
-    """Probability map of one canonical image, as the engine computes it."""
+    """Probability map of one canonical image over its whole breast (kept as is in runs/<name>/oof.npz, so
+    an ablation can still score the pectoral muscle); `searched` then cuts it as the engine does."""
     if config.tiles is None:
         return model.predict(sample.pixels[None, ..., None], verbose=0)[0, ..., 0]
     from breastapp.ml.sliding_window import TileSettings as WindowSettings
@@ -65,6 +66,12 @@ def predict_probability(model, sample: CanonicalSample, config: SegmentationConf
 
     window = WindowSettings(tile=config.tiles.tile, overlap=config.overlap, batch_size=8)
     probability, _ = sliding_window_predict(model, sample.pixels, window, mask=sample.breast_mask)
+    return np.where(sample.breast_mask, probability, 0.0).astype(np.float32)
+
+
+def searched(probability: np.ndarray, sample: CanonicalSample) -> np.ndarray:
+    """The map the engine reports for this image: zero outside its lesion search region (the breast
+    without its pectoral muscle; ml/pipeline.ensemble_map does the same). Every figure is scored on it."""
     return np.where(sample.search_mask, probability, 0.0).astype(np.float32)
 
 
@@ -208,7 +215,8 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
         best_epochs.append(best_epoch)
         for i, probability in zip(validation_index, maps, strict=True):
             oof_maps[i], fold_of[i] = probability, fold
-    threshold = choose_threshold(oof_maps, [s.lesion_mask for s in samples])
+    scored = [searched(probability, sample) for probability, sample in zip(oof_maps, samples, strict=True)]
+    threshold = choose_threshold(scored, [s.lesion_mask for s in samples])
     candidate_threshold = threshold  # FROC candidates: the regions the engine would report
     min_area_px = reported_min_area_px(config.spec)
     per_fold = []
@@ -216,7 +224,7 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
         members = [i for i in range(len(samples)) if fold_of[i] == fold]
         per_fold.append(
             fold_metrics(
-                [oof_maps[i] for i in members],
+                [scored[i] for i in members],
                 [samples[i] for i in members],
                 threshold,
                 candidate_threshold,
