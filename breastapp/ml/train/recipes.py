@@ -81,8 +81,8 @@ RECIPES = {
         augment=AugmentSettings(rot90=False, max_rotation_deg=10.0),
     ),
     # Guided by us_seg_unet: its out-of-fold lesion map is the second input channel (see
-    # ml/train/classification.py), so retrain-all trains us_seg_unet first. Accuracy 0.732 against 0.682
-    # for the image alone (models/README.md); normal scans gain most.
+    # ml/train/classification.py), so retrain-all trains us_seg_unet first. Accuracy 0.70-0.73 over runs
+    # against 0.682 for the image alone (models/README.md); normal scans gain most.
     "us_cls": ClassificationConfig(
         name="us_cls",
         architecture="cnn_classifier",
