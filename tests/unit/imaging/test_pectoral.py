@@ -116,3 +116,21 @@ def test_real_films_lose_their_muscle_but_keep_their_mass(shared_data, reference
     assert muscle_rows[0] < sample.breast_mask.shape[0] * 0.1, "the muscle starts at the top of the film"
     inside = (sample.lesion_mask & sample.pectoral_mask).sum() / sample.lesion_mask.sum()
     assert inside < 0.5, "most of the annotated mass stays in the search region"
+
+
+def test_a_full_field_dicom_film_loses_its_muscle_but_not_its_mass(j2k_mammogram):
+    """NEMA's MG1 film (4664x3064, left MLO): the muscle edge runs from the top down to the chest wall,
+    and the bright mass in the upper breast stays in the search region."""
+    from breastapp.imaging.decode import decode
+
+    frame = decode(j2k_mammogram.read_bytes())
+    canon = canonicalize_mammogram(frame, PreprocessSettings(target_spacing_mm=0.4, contrast="hist_eq"))
+    assert frame.view == "MLO" and canon.pectoral_mask is not None
+    share = canon.pectoral_mask.sum() / canon.breast_mask.sum()
+    assert 0.1 < share < 0.35
+    rows, cols = canon.shape
+    assert canon.pectoral_mask[: rows // 10, : cols // 10].mean() > 0.9, "the top of the chest wall is muscle"
+    assert not canon.pectoral_mask[rows * 3 // 4 :].any(), "the lowest quarter of the breast is searched"
+    mass = canon.pixels > np.quantile(canon.pixels[canon.breast_mask], 0.995)  # the brightest blob
+    mass_rows, mass_cols = np.nonzero(mass & (np.arange(rows)[:, None] < rows // 2))
+    assert canon.search_mask[int(np.median(mass_rows)), int(np.median(mass_cols))]
