@@ -42,6 +42,13 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from breastapp.ml.evaluate.run import evaluate
 
+    if args.keep_pectoral:
+        from breastapp.ml.registry import read_card
+
+        card = read_card(args.models_dir, args.weights[0])
+        if card.get("role") != "segmentation" or card.get("modality") != "MG":
+            raise SystemExit("--keep-pectoral is an ablation for mammography segmentation weights only")
+
     if args.out_of_fold:
         if args.runs is None:
             raise SystemExit("--out-of-fold needs --runs: the training runs folder that holds <name>/oof.npz")

@@ -444,3 +444,5 @@ def test_out_of_fold_evaluation_without_the_runs_predictions_is_refused_clearly(
         main([*base, "--out-of-fold"])
     with pytest.raises(SystemExit, match="no cross-validation predictions at .*us_cls/oof.npz"):
         main([*base, "--out-of-fold", "--runs", str(tmp_path / "runs")])
+    with pytest.raises(SystemExit, match="--keep-pectoral is an ablation for mammography segmentation"):
+        main([*base, "--keep-pectoral"])
