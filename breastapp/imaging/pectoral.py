@@ -83,7 +83,7 @@ def _working_copy(pixels: np.ndarray, breast_mask: np.ndarray) -> tuple[np.ndarr
 
 
 def _muscle_edge(pixels: np.ndarray, breast: np.ndarray) -> tuple[int, int, float, float] | None:
-    """(row0, col0, top_width, slope) of the first plausible edge line, or None."""
+    """(row0, col0, top_width, slope) of the plausible edge line with the strongest step, or None."""
     rows, cols = np.flatnonzero(breast.any(axis=1)), np.flatnonzero(breast.any(axis=0))
     row0, col0 = int(rows[0]), int(cols[0])
     height, width = int(rows[-1]) + 1 - row0, int(cols[-1]) + 1 - col0
@@ -94,8 +94,8 @@ def _muscle_edge(pixels: np.ndarray, breast: np.ndarray) -> tuple[int, int, floa
     if grey_levels.size < MIN_EDGE_ROWS:
         return None
     best, best_contrast = None, 0.0
-    for quantile in BRIGHTNESS_QUANTILES:
-        bright = (region > np.quantile(grey_levels, quantile)) & region_breast
+    for level in np.quantile(grey_levels, BRIGHTNESS_QUANTILES):
+        bright = (region > level) & region_breast
         extents = _corner_component_extents(bright, region_breast, height, width)
         if extents is None:
             continue
@@ -111,9 +111,7 @@ def _muscle_edge(pixels: np.ndarray, breast: np.ndarray) -> tuple[int, int, floa
 def _edge_contrast(region, breast, top_width: float, slope: float) -> float:
     """Mean grey level in a band just inside the line minus a band just outside: the muscle edge is the
     line with the strongest step (a threshold too high cuts the muscle, one too low takes tissue in)."""
-    rows, cols = np.mgrid[0 : region.shape[0], 0 : region.shape[1]]
-    # Horizontal distance from the line, in working pixels (positive outside the muscle).
-    distance = cols - (top_width + slope * rows)
+    distance = _distance_past_edge(region.shape, 0, 0, top_width, slope)
     inside = breast & (distance < 0) & (distance >= -EDGE_BAND)
     outside = breast & (distance >= 0) & (distance < EDGE_BAND)
     if inside.sum() < EDGE_BAND or outside.sum() < EDGE_BAND:
@@ -166,6 +164,11 @@ def _plausible_edge(extents, top_width: float, slope: float, height: int, width:
 
 
 def _chest_wall_side_of(line: tuple[int, int, float, float], breast: np.ndarray) -> np.ndarray:
-    row0, col0, top_width, slope = line
-    rows, cols = np.mgrid[0 : breast.shape[0], 0 : breast.shape[1]]
-    return ((cols - col0) < top_width + slope * (rows - row0)) & breast
+    return (_distance_past_edge(breast.shape, *line) < 0) & breast
+
+
+def _distance_past_edge(shape, row0: int, col0: int, top_width: float, slope: float) -> np.ndarray:
+    """Horizontal distance (pixels) of every pixel from the line col = col0 + top_width + slope * (row -
+    row0): negative on the chest-wall (muscle) side."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return (cols - col0) - (top_width + slope * (rows - row0))

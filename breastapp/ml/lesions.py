@@ -20,9 +20,9 @@ from breastapp.imaging.preprocess import CanonicalImage, to_canonical, to_origin
 
 MAX_REGIONS = 10  # the largest components are kept; an untrained network can light up hundreds
 # Smallest region reported, unless a card says otherwise: 4 mm² (a 2 mm blob; the smallest mini-MIAS mass
-# is 6 mm across), or 8 canonical pixels when the spacing is unknown (ultrasound).
-DEFAULT_MIN_LESION_AREA_MM2 = 4.0
-DEFAULT_MIN_LESION_AREA_PX = 8
+# is 6 mm across), or 8 canonical pixels when the spacing is unknown (ultrasound). Written into every
+# trained segmentation card's `thresholds`.
+DEFAULT_REGION_THRESHOLDS = {"min_lesion_area_mm2": 4.0, "min_lesion_area_px": 8}
 MIN_CROP_PX = 32  # smallest crop side in canonical pixels (tiny lesions still get context)
 
 
@@ -60,9 +60,7 @@ def find_regions(
     canon_spacing = canonical_spacing(canon, spacing_mm)
     pixel_mm2 = canon_spacing[0] * canon_spacing[1] if canon_spacing else None
     smallest = min_region_px(min_area_mm2, min_area_px, pixel_mm2)
-    kept = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= smallest]
-    kept.sort(key=lambda label: -int(stats[label, cv2.CC_STAT_AREA]))
-    kept = kept[:max_regions]
+    kept = largest_components(stats[:, cv2.CC_STAT_AREA], smallest, max_regions)
     regions = [
         _measure(label, prob, labels, stats[label], centroids[label], canon, canon_spacing) for label in kept
     ]
@@ -71,11 +69,29 @@ def find_regions(
     return regions, is_kept[labels]
 
 
+def largest_components(areas: np.ndarray, min_area_px: float, max_regions: int | None) -> np.ndarray:
+    """Labels (1..n) of the components a user is shown, largest first: `areas` is indexed by label (0 =
+    background), components under `min_area_px` are dropped, at most `max_regions` are kept. The
+    evaluation's FROC candidates use the same rule (evaluate/froc.candidates), so the false positives it
+    counts are the regions a user would be shown."""
+    labels = np.flatnonzero(areas[1:] >= min_area_px) + 1
+    return labels[np.argsort(-areas[labels], kind="stable")][:max_regions]
+
+
 def min_region_px(min_area_mm2: float, min_area_px: float, pixel_mm2: float | None) -> float:
     """Smallest reported region in canonical pixels: `min_area_mm2` when the pixel area is known, else
-    `min_area_px`. The evaluation's FROC candidates use the same rule (evaluate/froc.candidates), so the
-    false positives it counts are the regions a user would be shown."""
+    `min_area_px`."""
     return min_area_mm2 / pixel_mm2 if pixel_mm2 else float(min_area_px)
+
+
+def canonical_min_region_px(thresholds: dict, modality: str, spacing_mm: float | None) -> float:
+    """`min_region_px` for a card's `thresholds` and canonical spacing (mammograms; ultrasound has none)."""
+    pixel_mm2 = spacing_mm**2 if modality == "MG" and spacing_mm else None
+    return min_region_px(
+        float(thresholds.get("min_lesion_area_mm2", 0.0)),
+        float(thresholds.get("min_lesion_area_px", 1)),
+        pixel_mm2,
+    )
 
 
 def canonical_spacing(

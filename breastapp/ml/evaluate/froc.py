@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from breastapp.ml.lesions import largest_components
+
 FPPI_POINTS = (0.5, 1.0, 2.0, 4.0)
 
 
@@ -54,9 +56,7 @@ def candidates(
     )
     if count <= 1:
         return []
-    areas = stats[:, cv2.CC_STAT_AREA]
-    index = np.array([i for i in range(1, count) if areas[i] >= min_area_px], dtype=np.int64)
-    index = index[np.argsort(-areas[index], kind="stable")][:max_candidates]
+    index = largest_components(stats[:, cv2.CC_STAT_AREA], min_area_px, max_candidates)
     if index.size == 0:
         return []
     scores = ndimage.maximum(probability, labels, index)

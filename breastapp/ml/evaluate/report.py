@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from breastapp.constants import RESEARCH_BANNER
+from breastapp.ml.lesions import MAX_REGIONS
 
 
 def _fmt(value) -> str:
@@ -21,7 +22,8 @@ def segmentation_section(results: dict, examples) -> str:
         "runs it). Candidates for the FROC: connected regions of the probability map above that threshold "
         "inside the lesion search region (mammograms: the "
         "breast without its pectoral muscle), scored by their maximum; as in the engine, regions smaller "
-        "than the card's minimum lesion area are dropped and at most the 10 largest per image count. "
+        "than the card's minimum lesion area are dropped and at most the "
+        f"{MAX_REGIONS} largest per image count. "
         "A candidate hits a lesion when its centroid lies inside the lesion (one hit per lesion; "
         "extra candidates on a found lesion are ignored; all others are false positives).",
         "",

@@ -75,16 +75,10 @@ def segmentation_results(
 
 
 def card_min_area_px(card: dict) -> float:
-    """The engine's smallest reported region for these weights in canonical pixels (min_region_px)."""
-    from breastapp.ml.lesions import min_region_px
+    """The engine's smallest reported region for these weights, in canonical pixels."""
+    from breastapp.ml.lesions import canonical_min_region_px
 
-    thresholds, spacing = card["thresholds"], card["input"].get("spacing_mm")
-    pixel_mm2 = spacing**2 if card["modality"] == "MG" and spacing else None
-    return min_region_px(
-        float(thresholds.get("min_lesion_area_mm2", 0.0)),
-        float(thresholds.get("min_lesion_area_px", 1)),
-        pixel_mm2,
-    )
+    return canonical_min_region_px(card["thresholds"], card["modality"], card["input"].get("spacing_mm"))
 
 
 def write_examples(samples, maps, threshold: float, out_dir: Path, modality: str) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from breastapp.ml.datasets import load_dataset
 from breastapp.ml.datasets.prepare import load_samples
 from breastapp.ml.datasets.records import MASS
-from breastapp.ml.lesions import DEFAULT_MIN_LESION_AREA_MM2, DEFAULT_MIN_LESION_AREA_PX
+from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS
 
 from .classification import ClassificationConfig, train_classifier
 from .loop import device_name
@@ -133,8 +133,7 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
     cv = fields["cv"]
     thresholds = fields.get("thresholds") or {
         "segmentation": cv["threshold"],
-        "min_lesion_area_mm2": DEFAULT_MIN_LESION_AREA_MM2,
-        "min_lesion_area_px": DEFAULT_MIN_LESION_AREA_PX,
+        **DEFAULT_REGION_THRESHOLDS,
         "froc_candidate": cv["candidate_threshold"],
     }
     patients = {sample.patient_id for sample in samples}

@@ -20,7 +20,7 @@ from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
 from breastapp.ml.datasets.splits import kfold_indices
 from breastapp.ml.evaluate.scoring import score_segmentation
 from breastapp.ml.evaluate.segmentation import OverlapSums
-from breastapp.ml.lesions import DEFAULT_MIN_LESION_AREA_MM2, DEFAULT_MIN_LESION_AREA_PX, min_region_px
+from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region_px
 
 from .augment import AugmentSettings
 from .loop import FitSettings, fit, set_seeds
@@ -152,13 +152,6 @@ def choose_threshold(maps, truths) -> float:
     return float(THRESHOLD_GRID[int(np.argmax(scores))])
 
 
-def reported_min_area_px(spec: CanonicalSpec) -> float:
-    """The engine's smallest reported region in a recipe's canonical pixels, with the card defaults the
-    recipe's weights will carry (mammography: 4 mm² at the working spacing; ultrasound: 8 pixels)."""
-    pixel_mm2 = spec.spacing_mm**2 if spec.modality == "MG" and spec.spacing_mm else None
-    return min_region_px(DEFAULT_MIN_LESION_AREA_MM2, DEFAULT_MIN_LESION_AREA_PX, pixel_mm2)
-
-
 def fold_metrics(
     maps, samples, threshold: float, candidate_threshold: float, min_area_px: float = 1.0
 ) -> dict:
@@ -218,7 +211,10 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
     scored = [searched(probability, sample) for probability, sample in zip(oof_maps, samples, strict=True)]
     threshold = choose_threshold(scored, [s.lesion_mask for s in samples])
     candidate_threshold = threshold  # FROC candidates: the regions the engine would report
-    min_area_px = reported_min_area_px(config.spec)
+    # The smallest region the engine will show with the card defaults these weights will carry.
+    min_area_px = canonical_min_region_px(
+        DEFAULT_REGION_THRESHOLDS, config.spec.modality, config.spec.spacing_mm
+    )
     per_fold = []
     for fold in range(config.folds):
         members = [i for i in range(len(samples)) if fold_of[i] == fold]
