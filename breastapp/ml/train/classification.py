@@ -36,7 +36,7 @@ from breastapp.ml.evaluate.classification import (
 from breastapp.ml.lesions import MIN_CROP_PX, lesion_crop  # the engine's own crop: same framing
 
 from .augment import AugmentSettings
-from .loop import FitSettings, fit, set_seeds
+from .loop import FitSettings, best_epoch, fit, set_seeds
 from .segmentation import mean_and_spread
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def train_and_predict(train, validation, config: ClassificationConfig, epochs: i
         monitor="val_loss" if validation is not None else "loss",
     )
     losses = history.get("val_loss") or history["loss"]
-    return model, int(np.argmin(losses)) + 1
+    return model, best_epoch(losses, settings)
 
 
 def malignant_index(config: ClassificationConfig) -> int:

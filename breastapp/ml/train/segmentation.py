@@ -23,7 +23,7 @@ from breastapp.ml.evaluate.segmentation import OverlapSums
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region_px
 
 from .augment import AugmentSettings
-from .loop import FitSettings, fit, set_seeds
+from .loop import FitSettings, best_epoch, fit, set_seeds
 from .losses import dice_metric, make_loss
 from .tiles import TileSettings, build_tile_set
 
@@ -93,7 +93,7 @@ def run_fold(
     """Train on one fold (or, with `resume`, reuse its finished checkpoint); return
     (validation probability maps, best epoch)."""
     validation = [samples[i] for i in validation_index]
-    finished = resume and finished_fold(fold_dir)
+    finished = resume and finished_fold(fold_dir, config.fit)
     if finished:
         model, best_epoch = finished
         logger.info("%s: reusing the finished fold in %s", config.name, fold_dir)
@@ -121,14 +121,14 @@ def fit_fold(train, validation, config: SegmentationConfig, fold_dir: Path, seed
         fold_dir,
         seg=True,
     )
-    return model, int(np.argmin(history["val_loss"])) + 1
+    return model, best_epoch(history["val_loss"], settings)
 
 
-def finished_fold(fold_dir: Path):
+def finished_fold(fold_dir: Path, settings: FitSettings):
     """(best checkpoint, best epoch) of a fold whose fit completed, else None.
 
     The learning curve is written after the fit returns, so its presence marks a finished fold; the
-    checkpoint holds the best-validation weights, the ones early stopping restored.
+    checkpoint holds the weights the fit kept (loop.best_epoch).
     """
     import csv
 
@@ -138,7 +138,8 @@ def finished_fold(fold_dir: Path):
         return None
     with open(fold_dir / "epochs.csv", newline="") as handle:
         losses = [float(row["val_loss"]) for row in csv.DictReader(handle)]
-    return keras.models.load_model(fold_dir / "best.keras", compile=False), int(np.argmin(losses)) + 1
+    model = keras.models.load_model(fold_dir / "best.keras", compile=False)
+    return model, best_epoch(losses, settings)
 
 
 def choose_threshold(maps, truths) -> float:

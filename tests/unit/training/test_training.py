@@ -164,6 +164,71 @@ def test_losses_match_hand_values():
     assert dice == pytest.approx(1 - (2 * 0.5 + 1) / (1 + 2 + 1), rel=1e-4)
 
 
+def test_best_epoch_is_the_lowest_loss_or_the_last_under_the_cosine_schedule():
+    from breastapp.ml.train.loop import FitSettings, best_epoch
+
+    losses = [0.9, 0.4, 0.6, 0.7]
+    assert best_epoch(losses, FitSettings()) == 2
+    assert best_epoch(losses, FitSettings(schedule="cosine")) == 4
+
+
+def test_cosine_schedule_runs_the_whole_budget_decays_to_zero_and_keeps_the_last_weights(tmp_path):
+    import keras
+
+    from breastapp.ml.train.loop import FitSettings, fit
+
+    rng = np.random.default_rng(0)
+    images = rng.random((8, 8, 8, 1)).astype(np.float32)
+    labels = rng.integers(0, 2, 8)
+    # Validation labels the opposite way: its loss rises, which would stop a constant-rate fit early.
+    validation = (images, 1 - labels)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
+    )
+    settings = FitSettings(
+        epochs=5, batch_size=4, learning_rate=0.05, beta_1=0.9, patience=1, schedule="cosine"
+    )
+    history = fit(
+        model,
+        (images, labels),
+        validation,
+        "sparse_categorical_crossentropy",
+        ["accuracy"],
+        settings,
+        AugmentSettings(),
+        tmp_path,
+        seg=False,
+        verbose=0,
+    )
+    assert len(history["loss"]) == 5  # no early stopping
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    saved = keras.models.load_model(tmp_path / "best.keras", compile=False)
+    for kept, current in zip(saved.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, current)  # the checkpoint is the last epoch, as trained
+
+
+def test_an_unknown_schedule_is_refused_by_name(tmp_path):
+    import keras
+
+    from breastapp.ml.train.loop import FitSettings, fit
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    arrays = (np.zeros((2, 2), np.float32), np.zeros((2, 1), np.float32))
+    with pytest.raises(ValueError, match="'warmup'"):
+        fit(
+            model,
+            arrays,
+            None,
+            "mse",
+            [],
+            FitSettings(schedule="warmup"),
+            AugmentSettings(),
+            tmp_path,
+            seg=False,
+        )
+
+
 @pytest.mark.slow
 def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path, caplog):
     caplog.set_level("INFO", logger="breastapp.ml.train.segmentation")
