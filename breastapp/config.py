@@ -248,18 +248,32 @@ def guide_mismatch(models_dir: Path, config: dict) -> list[str]:
     """A sentence when the ultrasound classifier reads another segmenter's maps than the one configured.
 
     A guided classifier (card `input.guide`) learnt from one network's lesion maps; fed another's, its
-    probabilities mean nothing. Reads the card only (no TensorFlow in the web process).
+    probabilities mean nothing. That holds for a retrained network of the same name too, so when the card
+    records the segmenter's sha256 the segmenter's card must carry the same one. Reads cards only (no
+    TensorFlow in the web process).
     """
     classifier, segmenter = config["US_CLASSIFIER"], config["US_SEGMENTATION"]
     try:
         card = json.loads((models_dir / f"{classifier}.json").read_text())
+        segmenter_card = json.loads((models_dir / f"{segmenter}.json").read_text())
     except (OSError, ValueError):
         return []  # a missing or unreadable card is already reported by missing_weights
-    guide = ((card.get("input") or {}).get("guide") or {}).get("segmenter")
-    if guide and guide != segmenter:
+    guide = (card.get("input") or {}).get("guide") or {}
+    if not guide:
+        return []
+    if guide.get("segmenter") != segmenter:
         return [
-            f"weights {classifier} was trained on the lesion maps of {guide}, but BREASTAPP_US_SEGMENTATION "
-            f"is {segmenter}: set it to {guide}, or use a classifier trained for {segmenter}"
+            f"weights {classifier} was trained on the lesion maps of {guide.get('segmenter')}, but "
+            f"BREASTAPP_US_SEGMENTATION is {segmenter}: set it to {guide.get('segmenter')}, or use a "
+            f"classifier trained for {segmenter}"
+        ]
+    expected = guide.get("segmenter_sha256")
+    if expected and segmenter_card.get("sha256") != expected:
+        return [
+            f"weights {classifier} was trained on the lesion maps of {segmenter} with sha256 "
+            f"{expected[:12]}, but {segmenter} in the models folder has sha256 "
+            f"{str(segmenter_card.get('sha256'))[:12]}: retrain {classifier} after {segmenter} "
+            f"(python -m breastapp train {classifier}), or restore the matching {segmenter}"
         ]
     return []
 

@@ -96,13 +96,26 @@ def test_missing_and_tampered_weights_are_named(tmp_path):
 
 
 def test_a_guided_classifier_must_get_the_maps_of_its_own_segmenter(tmp_path):
-    (tmp_path / "us_cls.json").write_text(json.dumps({"input": {"guide": {"segmenter": "us_seg_unet"}}}))
+    guide = {"segmenter": "us_seg_unet", "segmenter_sha256": "a" * 64}
+    (tmp_path / "us_cls.json").write_text(json.dumps({"input": {"guide": guide}}))
+    for segmenter in ("us_seg_unet", "busi_unet_big"):
+        (tmp_path / f"{segmenter}.json").write_text(json.dumps({"sha256": "a" * 64}))
     matched = {"US_CLASSIFIER": "us_cls", "US_SEGMENTATION": "us_seg_unet"}
     assert guide_mismatch(tmp_path, matched) == []
     (problem,) = guide_mismatch(tmp_path, {**matched, "US_SEGMENTATION": "busi_unet_big"})
     assert "trained on the lesion maps of us_seg_unet" in problem and "busi_unet_big" in problem
     (tmp_path / "us_cls.json").write_text(json.dumps({"input": {"size": 64}}))  # not guided: any segmenter
     assert guide_mismatch(tmp_path, {**matched, "US_SEGMENTATION": "busi_unet_big"}) == []
+
+
+def test_a_guided_classifier_refuses_a_retrained_segmenter_of_the_same_name(tmp_path):
+    guide = {"segmenter": "us_seg_unet", "segmenter_sha256": "a" * 64}
+    (tmp_path / "us_cls.json").write_text(json.dumps({"input": {"guide": guide}}))
+    (tmp_path / "us_seg_unet.json").write_text(json.dumps({"sha256": "b" * 64}))
+    config = {"US_CLASSIFIER": "us_cls", "US_SEGMENTATION": "us_seg_unet"}
+    (problem,) = guide_mismatch(tmp_path, config)
+    assert "sha256 aaaaaaaaaaaa" in problem and "has sha256 bbbbbbbbbbbb" in problem
+    assert "python -m breastapp train us_cls" in problem
 
 
 def production(tmp_path, **extra):

@@ -62,6 +62,15 @@ class ClassificationConfig:
 GuideMaps = dict[str, np.ndarray]  # image id -> lesion probability map of the guide network
 
 
+@dataclass(frozen=True)
+class Guide:
+    """What a guided classifier trains on: its guide run's out-of-fold maps, and the sha256 of the
+    segmentation weights that run shipped (the only weights whose maps the classifier may be fed)."""
+
+    maps: GuideMaps
+    segmenter_sha256: str
+
+
 def examples(
     samples: list[CanonicalSample], config: ClassificationConfig, guide_maps: GuideMaps | None = None
 ):
@@ -214,17 +223,25 @@ def cross_validate(samples, config: ClassificationConfig, out_dir: Path, guide_m
     }
 
 
-def guide_card(config: ClassificationConfig) -> dict:
-    """The card's note of the guide network: the engine feeds that network's map as channel 2."""
+def guide_card(config: ClassificationConfig, guide: Guide | None) -> dict:
+    """The card's note of the guide network: the engine feeds that network's map as channel 2, and the
+    production check (config.guide_mismatch) refuses any other segmentation weights."""
     if not config.guide:
         return {}
-    return {"guide": {"segmenter": config.guide, "trained_on": "its out-of-fold probability maps"}}
+    return {
+        "guide": {
+            "segmenter": config.guide,
+            "segmenter_sha256": guide.segmenter_sha256,
+            "trained_on": "its out-of-fold probability maps",
+        }
+    }
 
 
-def train_classifier(
-    samples, config: ClassificationConfig, out_dir: Path, guide_maps: GuideMaps | None = None
-):
+def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide: Guide | None = None):
     """Cross-validate, then fit on all examples for the median best epoch; returns (model, card, cv)."""
+    if config.guide and guide is None:
+        raise ValueError(f"{config.name} is guided by {config.guide}: pass that run's Guide")
+    guide_maps = guide.maps if guide else None
     started = time.time()
     cv = cross_validate(samples, config, out_dir, guide_maps)
     epochs = max(3, int(np.median(cv["best_epochs"])))
@@ -241,7 +258,7 @@ def train_classifier(
             else "square centred on the lesion box, side = max(h, w) * (1 + 2 * crop_margin), at least "
             f"{MIN_CROP_PX} canonical px, zero-padded, resized to size x size",
             "channels": 2 if config.guide else 1,
-            **guide_card(config),
+            **guide_card(config, guide),
         },
         "thresholds": {"malignancy": pooled["malignancy_threshold"]},
         "threshold_rule": "highest threshold with pooled out-of-fold malignant sensitivity >= "

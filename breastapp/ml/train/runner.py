@@ -14,7 +14,7 @@ from breastapp.ml.datasets.prepare import load_samples
 from breastapp.ml.datasets.records import MASS
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS
 
-from .classification import ClassificationConfig, train_classifier
+from .classification import ClassificationConfig, Guide, train_classifier
 from .loop import device_name
 from .recipes import DATASET_OF, RECIPES, select_records
 from .segmentation import train_segmentation
@@ -63,13 +63,16 @@ def train_recipe(
     run_dir.mkdir(parents=True, exist_ok=True)
     is_classifier = isinstance(config, ClassificationConfig)
     if is_classifier:  # classifiers take a minute or two: always trained from scratch
-        guide_maps = load_guide_maps(run_dir.parent / config.guide) if config.guide else None
-        model, card_fields, cv = train_classifier(samples, config, run_dir, guide_maps)
+        guide = load_guide(run_dir.parent / config.guide) if config.guide else None
+        model, card_fields, cv = train_classifier(samples, config, run_dir, guide)
     else:
         model, card_fields, cv = train_segmentation(samples, config, run_dir, resume=resume)
     save_out_of_fold(run_dir, samples, cv, is_classifier)
     card = build_card(name, config, card_fields, dataset, samples, is_classifier)
-    save_weights(without_training_state(model), card, models_dir, name)
+    saved = save_weights(without_training_state(model), card, models_dir, name)
+    # The run folder names the weights it produced, so a classifier guided by this run's out-of-fold
+    # maps can record exactly which segmentation weights it must be paired with.
+    (run_dir / "weights.json").write_text(json.dumps({"name": name, "sha256": saved.sha256}))
     (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=str))
     return card
 
@@ -94,18 +97,20 @@ def compact_saved_weights(models_dir: Path, name: str) -> None:
     save_weights(without_training_state(loaded.model), card, models_dir, name)
 
 
-def load_guide_maps(guide_run_dir: Path) -> dict:
-    """image id -> out-of-fold probability map, as `save_out_of_fold` kept them for a segmentation run."""
+def load_guide(guide_run_dir: Path) -> Guide:
+    """A segmentation run's out-of-fold maps (as `save_out_of_fold` kept them) and its weights' sha256."""
     import numpy as np
 
-    path = guide_run_dir / "oof.npz"
-    if not path.is_file():
+    path, weights = guide_run_dir / "oof.npz", guide_run_dir / "weights.json"
+    if not path.is_file() or not weights.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: train the guide network {guide_run_dir.name} first with the same --runs"
+            f"{path} or {weights.name} is missing: train the guide network {guide_run_dir.name} first "
+            "with the same --runs"
         )
     with np.load(path) as data:
         ids = [str(image_id) for image_id in data["image_ids"]]
-        return {image_id: data[f"map_{i}"].astype(np.float32) for i, image_id in enumerate(ids)}
+        maps = {image_id: data[f"map_{i}"].astype(np.float32) for i, image_id in enumerate(ids)}
+    return Guide(maps=maps, segmenter_sha256=json.loads(weights.read_text())["sha256"])
 
 
 def save_out_of_fold(run_dir: Path, samples, cv: dict, is_classifier: bool) -> None:

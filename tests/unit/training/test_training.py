@@ -459,7 +459,9 @@ def test_guided_classifier_trains_on_its_guides_out_of_fold_maps(folder_dataset,
     tiny_fit = FitSettings(epochs=1, batch_size=4, steps_per_epoch=2)
     classifier = replace(_guided_config(), spec=spec, fit=tiny_fit, cv_epochs=1, folds=2)
     runs = tmp_path / "runs"
-    with pytest.raises(FileNotFoundError, match="train the guide network tiny_seg first"):
+    with pytest.raises(
+        FileNotFoundError, match="weights.json is missing: train the guide network tiny_seg first"
+    ):
         train_recipe(
             "guided",
             folder_dataset,
@@ -485,6 +487,11 @@ def test_guided_classifier_trains_on_its_guides_out_of_fold_maps(folder_dataset,
         "guided", folder_dataset, tmp_path / "models", runs / "guided", config=classifier, dataset="folder"
     )
     assert card["input"]["channels"] == 2 and card["input"]["guide"]["segmenter"] == "tiny_seg"
+    # Paired with the exact segmentation weights whose run made its training maps
+    assert (
+        card["input"]["guide"]["segmenter_sha256"]
+        == load_weights(tmp_path / "models", "tiny_seg").card["sha256"]
+    )
     assert load_weights(tmp_path / "models", "guided").model.input_shape == (None, 16, 16, 2)
     assert card["metrics"]["cross_validation"]["pooled_out_of_fold"]["n"] == 12
     report = evaluate(["guided"], tmp_path / "models", "folder", folder_dataset, tmp_path / "report")
