@@ -36,7 +36,7 @@ from breastapp.ml.evaluate.classification import (
 from breastapp.ml.lesions import MIN_CROP_PX, lesion_crop  # the engine's own crop: same framing
 
 from .augment import AugmentSettings
-from .loop import FitSettings, best_epoch, fit, set_seeds
+from .loop import FitSettings, fit, kept_epoch, set_seeds
 from .segmentation import mean_and_spread
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def train_and_predict(train, validation, config: ClassificationConfig, epochs: i
         monitor="val_loss" if validation is not None else "loss",
     )
     losses = history.get("val_loss") or history["loss"]
-    return model, best_epoch(losses, settings)
+    return model, kept_epoch(losses, settings)
 
 
 def malignant_index(config: ClassificationConfig) -> int:
@@ -239,8 +239,6 @@ def guide_card(config: ClassificationConfig, guide: Guide | None) -> dict:
 
 def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide: Guide | None = None):
     """Cross-validate, then fit on all examples for the median best epoch; returns (model, card, cv)."""
-    if config.guide and guide is None:
-        raise ValueError(f"{config.name} is guided by {config.guide}: pass that run's Guide")
     guide_maps = guide.maps if guide else None
     started = time.time()
     cv = cross_validate(samples, config, out_dir, guide_maps)

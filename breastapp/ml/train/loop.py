@@ -42,7 +42,7 @@ class FitSettings:
 SCHEDULES = ("constant", "cosine")
 
 
-def best_epoch(losses, settings: FitSettings) -> int:
+def kept_epoch(losses, settings: FitSettings) -> int:
     """The 1-based epoch whose weights a fit kept: the lowest loss, or the last under a cosine schedule."""
     if settings.schedule == "cosine":
         return len(losses)
@@ -135,7 +135,7 @@ def fit(
     mode = "max" if "dice" in monitor or "auc" in monitor or "acc" in monitor else "min"
     callbacks = [
         keras.callbacks.CSVLogger(str(out_dir / "epochs.csv")),
-        # Under the cosine schedule the checkpoint is the last epoch's weights (see best_epoch).
+        # Under the cosine schedule the checkpoint is the last epoch's weights (see kept_epoch).
         keras.callbacks.ModelCheckpoint(
             str(out_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=not cosine
         ),

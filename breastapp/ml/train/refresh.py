@@ -19,7 +19,7 @@ from breastapp.ml.datasets.prepare import load_samples
 from breastapp.ml.datasets.records import MASS
 
 from .recipes import DATASET_OF, RECIPES, select_records
-from .segmentation import choose_threshold, fold_metrics, searched, summarise
+from .segmentation import score_out_of_fold, summarise
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +39,12 @@ def refresh_segmentation_card(
     records = select_records(name, load_dataset(dataset, dataset_path(data_root, dataset)))
     kinds = (MASS,) if config.spec.modality == "MG" else ("lesion",)
     samples = load_samples(records, config.spec, runs_dir / "cache", kinds=kinds)
-    stored = out_of_fold_maps(runs_dir / name, samples)
-    maps = [searched(m, sample) for m, sample in zip(stored, samples, strict=True)]
-    fold_of = np.load(runs_dir / name / "oof_index.npy")
+    maps = out_of_fold_maps(runs_dir / name, samples)
+    fold_index = np.load(runs_dir / name / "oof_index.npy")
     loaded = load_weights(models_dir, name)
     card = {key: value for key, value in loaded.card.items() if key not in ("sha256", "name", "created_at")}
     cv = card["metrics"]["cross_validation"]
-    threshold = choose_threshold(maps, [sample.lesion_mask for sample in samples])
-    min_area_px = card_min_area_px(card)
-    per_fold = []
-    for fold in range(int(fold_of.max()) + 1):
-        members = np.flatnonzero(fold_of == fold)
-        fold_maps, fold_samples = [maps[i] for i in members], [samples[i] for i in members]
-        per_fold.append(fold_metrics(fold_maps, fold_samples, threshold, threshold, min_area_px))
+    threshold, per_fold = score_out_of_fold(maps, samples, fold_index, card_min_area_px(card))
     cv.update(
         per_fold=per_fold, summary=summarise(per_fold), threshold=threshold, candidate_threshold=threshold
     )

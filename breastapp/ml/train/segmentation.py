@@ -23,7 +23,7 @@ from breastapp.ml.evaluate.segmentation import OverlapSums
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region_px
 
 from .augment import AugmentSettings
-from .loop import FitSettings, best_epoch, fit, set_seeds
+from .loop import FitSettings, fit, kept_epoch, set_seeds
 from .losses import dice_metric, make_loss
 from .tiles import TileSettings, build_tile_set
 
@@ -121,14 +121,14 @@ def fit_fold(train, validation, config: SegmentationConfig, fold_dir: Path, seed
         fold_dir,
         seg=True,
     )
-    return model, best_epoch(history["val_loss"], settings)
+    return model, kept_epoch(history["val_loss"], settings)
 
 
 def finished_fold(fold_dir: Path, settings: FitSettings):
     """(best checkpoint, best epoch) of a fold whose fit completed, else None.
 
     The learning curve is written after the fit returns, so its presence marks a finished fold; the
-    checkpoint holds the weights the fit kept (loop.best_epoch).
+    checkpoint holds the weights the fit kept (loop.kept_epoch).
     """
     import csv
 
@@ -139,7 +139,7 @@ def finished_fold(fold_dir: Path, settings: FitSettings):
     with open(fold_dir / "epochs.csv", newline="") as handle:
         losses = [float(row["val_loss"]) for row in csv.DictReader(handle)]
     model = keras.models.load_model(fold_dir / "best.keras", compile=False)
-    return model, best_epoch(losses, settings)
+    return model, kept_epoch(losses, settings)
 
 
 def choose_threshold(maps, truths) -> float:
@@ -209,26 +209,14 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
         best_epochs.append(best_epoch)
         for i, probability in zip(validation_index, maps, strict=True):
             oof_maps[i], fold_of[i] = probability, fold
-    scored = [searched(probability, sample) for probability, sample in zip(oof_maps, samples, strict=True)]
-    threshold = choose_threshold(scored, [s.lesion_mask for s in samples])
-    candidate_threshold = threshold  # FROC candidates: the regions the engine would report
+    fold_index = np.array([fold_of[i] for i in range(len(samples))])
     # The smallest region the engine will show with the card defaults these weights will carry.
     min_area_px = canonical_min_region_px(
         DEFAULT_REGION_THRESHOLDS, config.spec.modality, config.spec.spacing_mm
     )
-    per_fold = []
-    for fold in range(config.folds):
-        members = [i for i in range(len(samples)) if fold_of[i] == fold]
-        per_fold.append(
-            fold_metrics(
-                [scored[i] for i in members],
-                [samples[i] for i in members],
-                threshold,
-                candidate_threshold,
-                min_area_px,
-            )
-        )
-    np.save(out_dir / "oof_index.npy", np.array([fold_of[i] for i in range(len(samples))]))
+    threshold, per_fold = score_out_of_fold(oof_maps, samples, fold_index, min_area_px)
+    candidate_threshold = threshold  # FROC candidates: the regions the engine would report
+    np.save(out_dir / "oof_index.npy", fold_index)
     return {
         "threshold": threshold,
         "best_epochs": best_epochs,
@@ -237,6 +225,20 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
         "oof_maps": oof_maps,
         "candidate_threshold": candidate_threshold,
     }
+
+
+def score_out_of_fold(maps, samples, fold_index: np.ndarray, min_area_px: float) -> tuple[float, list[dict]]:
+    """(threshold, per-fold metrics) of whole-breast out-of-fold maps: each map cut as the engine cuts it
+    (`searched`), the threshold chosen on the pooled cut maps, every fold scored at it with FROC candidates
+    at the same threshold. `fold_index[i]` is the fold that held image i out."""
+    scored = [searched(probability, sample) for probability, sample in zip(maps, samples, strict=True)]
+    threshold = choose_threshold(scored, [sample.lesion_mask for sample in samples])
+    per_fold = []
+    for fold in range(int(fold_index.max()) + 1):
+        members = np.flatnonzero(fold_index == fold)
+        fold_maps, fold_samples = [scored[i] for i in members], [samples[i] for i in members]
+        per_fold.append(fold_metrics(fold_maps, fold_samples, threshold, threshold, min_area_px))
+    return threshold, per_fold
 
 
 def final_fit(samples, config: SegmentationConfig, epochs: int, out_dir: Path):

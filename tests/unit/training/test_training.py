@@ -164,12 +164,12 @@ def test_losses_match_hand_values():
     assert dice == pytest.approx(1 - (2 * 0.5 + 1) / (1 + 2 + 1), rel=1e-4)
 
 
-def test_best_epoch_is_the_lowest_loss_or_the_last_under_the_cosine_schedule():
-    from breastapp.ml.train.loop import FitSettings, best_epoch
+def test_kept_epoch_is_the_lowest_loss_or_the_last_under_the_cosine_schedule():
+    from breastapp.ml.train.loop import FitSettings, kept_epoch
 
     losses = [0.9, 0.4, 0.6, 0.7]
-    assert best_epoch(losses, FitSettings()) == 2
-    assert best_epoch(losses, FitSettings(schedule="cosine")) == 4
+    assert kept_epoch(losses, FitSettings()) == 2
+    assert kept_epoch(losses, FitSettings(schedule="cosine")) == 4
 
 
 def test_cosine_schedule_runs_the_whole_budget_decays_to_zero_and_keeps_the_last_weights(tmp_path):
