@@ -43,7 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spacing-mm", type=float, help="pixel spacing for files that do not say")
     parser.add_argument("--view", choices=VIEWS, help="for PNG/JPEG (DICOM tags win)")
     parser.add_argument("--laterality", choices=LATERALITIES, help="for PNG/JPEG (DICOM tags win)")
-    parser.add_argument("--tta", action="store_true", help="average with the mirrored image's prediction")
+    parser.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average with the mirrored image's prediction (default: as the weights' card says)",
+    )
     parser.add_argument(
         "--ensemble", action="store_true", help=f"average the segmenters {', '.join(ENSEMBLE)}"
     )

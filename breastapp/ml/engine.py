@@ -19,7 +19,7 @@ import numpy as np
 from breastapp.imaging.errors import UnsupportedModality
 from breastapp.imaging.frame import Frame
 from breastapp.ml.pipeline import PipelineOutput, analyze_mammogram, analyze_ultrasound
-from breastapp.ml.registry import LoadedWeights, load_weights
+from breastapp.ml.registry import LoadedWeights, card_flip_tta, load_weights
 from breastapp.ml.result import AnalysisResult
 from breastapp.ml.sliding_window import TileSettings
 
@@ -41,7 +41,7 @@ class EngineSettings:
     overlap: int = 32
     batch_size: int = 8
     min_breast_coverage: float = 0.05
-    flip_tta: bool = False
+    flip_tta: bool | None = None  # None: as each segmentation card says (`inference.flip_tta`)
 
     def tiles(self, card: dict) -> TileSettings:
         """Tiling for a segmentation card: its own tile size unless the settings override it."""
@@ -165,16 +165,23 @@ class Engine:
                 segmenters,
                 self.weights(s.mg_classifier),
                 s.tiles(segmenters[0].card),
-                flip_tta=s.flip_tta,
+                flip_tta=self._flip_tta(segmenters[0].card),
                 spacing_mm=spacing_mm,
             )
         if frame.modality == "US":
+            segmenter = self.weights(s.us_segmentation)
             return analyze_ultrasound(
-                frame, self.weights(s.us_segmentation), self.weights(s.us_classifier), flip_tta=s.flip_tta
+                frame, segmenter, self.weights(s.us_classifier), flip_tta=self._flip_tta(segmenter.card)
             )
         raise UnsupportedModality(
             f"Modality {frame.modality!r} is not analysed: only mammography and ultrasound."
         )
+
+    def _flip_tta(self, segmentation_card: dict) -> bool:
+        """The mirrored second pass: as the settings force it, else as the weights were measured with."""
+        if self.settings.flip_tta is not None:
+            return self.settings.flip_tta
+        return card_flip_tta(segmentation_card)
 
     def _notes(self, result: AnalysisResult) -> tuple[str, ...]:
         untrained = [w.name for w in result.weights if self._weights[w.name].card.get("trained") is False]

@@ -239,7 +239,7 @@ def analyze_ultrasound(
             frame, int(seg_spec.get("size") or 128), seg_spec.get("contrast", "none")
         )
     with clock.stage("segment"):
-        prob = _whole_image_map(segmenter.model, canon.pixels, flip_tta)
+        prob = whole_image_map(segmenter.model, canon.pixels, flip_tta)
         spacing = original_spacing_mm(frame, canon)
         regions, kept = find_regions(prob, canon, spacing_mm=spacing, **region_limits(segmenter.card))
     with clock.stage("classify"):
@@ -271,7 +271,9 @@ def analyze_ultrasound(
     return PipelineOutput(result, prob_original, mask_original, (cls_input,))
 
 
-def _whole_image_map(model, pixels: np.ndarray, flip_tta: bool) -> np.ndarray:
+def whole_image_map(model, pixels: np.ndarray, flip_tta: bool) -> np.ndarray:
+    """A whole-image network's probability map; with flip_tta, the mean with its mirrored image's map
+    (mirrored back). Cross-validation scores maps made by this same function."""
     batch = pixels[None, :, :, None].astype(np.float32)
     if flip_tta:
         batch = np.concatenate([batch, batch[:, :, ::-1]])

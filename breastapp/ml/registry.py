@@ -127,6 +127,12 @@ def info_from_card(card: dict) -> WeightsInfo:
     return WeightsInfo(card["name"], card["sha256"], card["architecture"], card["role"])
 
 
+def card_flip_tta(card: dict) -> bool:
+    """Whether a segmentation network was measured with the mirrored second pass (cards before the
+    `inference` block: no)."""
+    return bool((card.get("inference") or {}).get("flip_tta", False))
+
+
 def save_weights(model, card: dict, models_dir: str | os.PathLike, name: str) -> WeightsInfo:
     """Write `<name>.keras`, then the card (with the file's sha256) as JSON and Markdown.
 

@@ -52,6 +52,7 @@ def select_for_evaluation(dataset: str, records, card: dict):
 
 def segmentation_maps(loaded, samples, card: dict) -> list[np.ndarray]:
     """Probability maps through the engine's path (sliding window for mammograms)."""
+    from breastapp.ml.registry import card_flip_tta
     from breastapp.ml.train.segmentation import SegmentationConfig, predict_probability
     from breastapp.ml.train.tiles import TileSettings
 
@@ -62,6 +63,7 @@ def segmentation_maps(loaded, samples, card: dict) -> list[np.ndarray]:
         build_kwargs={},
         spec=spec_from_card(card),
         tiles=TileSettings(tile=tile) if card["modality"] == "MG" else None,
+        flip_tta=card_flip_tta(card),
     )
     return [predict_probability(loaded.model, sample, config) for sample in samples]
 

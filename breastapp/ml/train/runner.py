@@ -142,7 +142,7 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
         "froc_candidate": cv["candidate_threshold"],
     }
     patients = {sample.patient_id for sample in samples}
-    return {
+    card = {
         "architecture": config.architecture,
         "build_kwargs": config.build_kwargs,
         "role": "classification" if is_classifier else "segmentation",
@@ -169,3 +169,6 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
         f"{os.cpu_count()} logical CPUs)",
         "trained": True,
     }
+    if "inference" in fields:  # how the engine must run a segmentation network (its mirrored pass)
+        card["inference"] = fields["inference"]
+    return card

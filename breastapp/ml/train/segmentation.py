@@ -45,6 +45,9 @@ class SegmentationConfig:
     positive_weight: float = 3.0
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     overlap: int = 32  # sliding-window overlap used for whole-image validation
+    # Average each map with the mirrored image's (mirrored back): cross-validation scores it, and the card
+    # tells the engine to do the same (`inference.flip_tta`), so what ships is what was measured.
+    flip_tta: bool = False
 
 
 def training_arrays(samples: list[CanonicalSample], config: SegmentationConfig, seed: int):
@@ -60,12 +63,18 @@ def predict_probability(model, sample: CanonicalSample, config: SegmentationConf
     """Probability map of one canonical image over its whole breast (kept as is in runs/<name>/oof.npz, so
     an ablation can still score the pectoral muscle); `searched` then cuts it as the engine does."""
     if config.tiles is None:
-        return model.predict(sample.pixels[None, ..., None], verbose=0)[0, ..., 0]
+        from breastapp.ml.pipeline import whole_image_map
+
+        return whole_image_map(model, sample.pixels, config.flip_tta)
     from breastapp.ml.sliding_window import TileSettings as WindowSettings
     from breastapp.ml.sliding_window import sliding_window_predict
 
     window = WindowSettings(tile=config.tiles.tile, overlap=config.overlap, batch_size=8)
     probability, _ = sliding_window_predict(model, sample.pixels, window, mask=sample.breast_mask)
+    if config.flip_tta:  # the engine's mirrored pass (pipeline.ensemble_map)
+        mirrored_pixels = np.ascontiguousarray(sample.pixels[:, ::-1])
+        mirrored, _ = sliding_window_predict(model, mirrored_pixels, window, mask=sample.breast_mask[:, ::-1])
+        probability = (probability + mirrored[:, ::-1]) / 2
     return np.where(sample.breast_mask, probability, 0.0).astype(np.float32)
 
 
@@ -281,6 +290,7 @@ def train_segmentation(samples, config: SegmentationConfig, out_dir: Path, resum
             "augment": asdict(config.augment),
             "tiles": asdict(config.tiles) if config.tiles else None,
         },
+        "inference": {"flip_tta": config.flip_tta},
         "threshold_rule": "grid 0.05..0.95 maximising whole-set Dice (seed 003 eq. 4) on pooled "
         "out-of-fold maps",
         "cv": {k: cv[k] for k in ("threshold", "best_epochs", "per_fold", "summary", "candidate_threshold")},

@@ -129,6 +129,33 @@ def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_by
     assert output.prob_map.shape == frame.shape and output.lesion_mask.dtype == bool
 
 
+def test_mirrored_pass_follows_the_segmentation_card_unless_the_settings_force_it(
+    initialised_models, ultrasound_bytes, tmp_path
+):
+    """A card measured with flip_tta (`inference.flip_tta`) gets the mirrored pass in the engine, as in its
+    cross-validation; EngineSettings.flip_tta overrides the card either way."""
+    import json
+    import shutil
+
+    models_dir = tmp_path / "models"
+    shutil.copytree(initialised_models, models_dir)
+    card_path = weights_paths(models_dir, "us_seg_unet")[1]
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**card, "inference": {"flip_tta": True}}))
+    frame = decode(ultrasound_bytes, modality="US")
+    segmenter, classifier = (load_weights(models_dir, n) for n in ("us_seg_unet", "us_cls"))
+    # The guided classifier reads the segmentation map, so its answer tells which map the engine made.
+    expected = {
+        flip: analyze_ultrasound(frame, segmenter, classifier, flip_tta=flip).result.class_probs
+        for flip in (True, False)
+    }
+    assert expected[True] != expected[False]
+    for forced, used in ((None, True), (False, False), (True, True)):
+        engine = Engine(EngineSettings(models_dir=models_dir, flip_tta=forced))
+        got = engine.analyze(frame).result.class_probs
+        assert got == pytest.approx(expected[used], abs=1e-6), f"settings flip_tta={forced}"
+
+
 def inner(mask: np.ndarray, margin: int = 4) -> np.ndarray:
     """`mask` without the `margin` pixels next to its edges."""
     kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)

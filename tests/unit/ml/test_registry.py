@@ -95,6 +95,7 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
     """models/<name>.json records the recipe that `retrain-all` would run today: no silent drift."""
     from dataclasses import asdict
 
+    from breastapp.ml.registry import card_flip_tta
     from breastapp.ml.train.loop import FitSettings
     from breastapp.ml.train.recipes import RECIPES
     from tests.support.paths import REPO_ROOT
@@ -107,6 +108,8 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
         trained = recorded.get(key, defaults[key])
         assert trained == value, f"{name}: card {key}={trained!r}, recipe {value!r}"
     assert recorded["cv_epochs"] == recipe.cv_epochs
+    if card["role"] == "segmentation":  # the engine runs the mirrored pass the recipe was measured with
+        assert card_flip_tta(card) == recipe.flip_tta
     assert card["build_kwargs"] == recipe.build_kwargs and card["architecture"] == recipe.architecture
     spec = asdict(recipe.spec)
     if card["role"] == "classification":  # a classifier's card gives its own input size and channels

@@ -325,6 +325,29 @@ def test_validation_maps_cover_the_breast_and_are_scored_without_the_pectoral_mu
     np.testing.assert_array_equal(reported[sample.search_mask], probability[sample.search_mask])
 
 
+@pytest.mark.parametrize("modality", ["MG", "US"])
+def test_flip_tta_scores_the_mean_with_the_mirrored_map(modality):
+    """With `flip_tta` a validation map is the mean of the image's map and its mirror image's map mirrored
+    back (tiles and the breast mask mirrored too), as the engine computes it."""
+    from breastapp.ml.train.segmentation import new_model, predict_probability
+
+    sample = _sample(size=96)
+    config = tiny_mammography_config()
+    if modality == "US":
+        config = replace(config, spec=CanonicalSpec(modality="US", spacing_mm=None, size=96), tiles=None)
+    model = new_model(config)
+    plain = predict_probability(model, sample, config)
+    mirrored_sample = replace(
+        sample,
+        pixels=np.ascontiguousarray(sample.pixels[:, ::-1]),
+        breast_mask=np.ascontiguousarray(sample.breast_mask[:, ::-1]),
+    )
+    mirrored = predict_probability(model, mirrored_sample, config)[:, ::-1]
+    assert not np.allclose(plain, mirrored, atol=1e-4)  # the check below would pass on a symmetric net
+    with_tta = predict_probability(model, sample, replace(config, flip_tta=True))
+    np.testing.assert_allclose(with_tta, (plain + mirrored) / 2, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
     from breastapp.ml.registry import load_weights
