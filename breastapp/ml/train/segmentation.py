@@ -134,21 +134,29 @@ def fit_fold(train, validation, config: SegmentationConfig, fold_dir: Path, seed
 
 
 def finished_fold(fold_dir: Path, settings: FitSettings):
-    """(best checkpoint, best epoch) of a fold whose fit completed, else None.
+    """(best checkpoint, best epoch) of a fold whose fit completed, else None."""
+    finished = finished_fit(fold_dir)
+    if finished is None:
+        return None
+    model, rows = finished
+    return model, kept_epoch([float(row["val_loss"]) for row in rows], settings)
 
-    The learning curve is written after the fit returns, so its presence marks a finished fold; the
+
+def finished_fit(fit_dir: Path):
+    """(kept checkpoint, the epoch log's rows) of a fit that completed, else None.
+
+    The learning curve is written after the fit returns, so its presence marks a finished fit; the
     checkpoint holds the weights the fit kept (loop.kept_epoch).
     """
     import csv
 
     import keras
 
-    if not ((fold_dir / "learning_curve.png").exists() and (fold_dir / "best.keras").exists()):
+    if not ((fit_dir / "learning_curve.png").exists() and (fit_dir / "best.keras").exists()):
         return None
-    with open(fold_dir / "epochs.csv", newline="") as handle:
-        losses = [float(row["val_loss"]) for row in csv.DictReader(handle)]
-    model = keras.models.load_model(fold_dir / "best.keras", compile=False)
-    return model, kept_epoch(losses, settings)
+    with open(fit_dir / "epochs.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return keras.models.load_model(fit_dir / "best.keras", compile=False), rows
 
 
 def choose_threshold(maps, truths) -> float:
@@ -276,7 +284,14 @@ def train_segmentation(samples, config: SegmentationConfig, out_dir: Path, resum
     started = time.time()
     cv = cross_validate(samples, config, out_dir, resume)
     epochs = max(3, int(np.median(cv["best_epochs"])))
-    model = final_fit(samples, config, epochs, out_dir)
+    # A resumed run reuses a finished cosine final fit of the same length: its checkpoint is its last
+    # epoch, which is what final_fit returns (a constant-rate checkpoint is the lowest training loss).
+    finished = resume and config.fit.schedule == "cosine" and finished_fit(out_dir / "final")
+    if finished and len(finished[1]) == epochs:
+        logger.info("%s: reusing the finished final fit in %s", config.name, out_dir / "final")
+        model = finished[0]
+    else:
+        model = final_fit(samples, config, epochs, out_dir)
     card = {
         "input": {**asdict(config.spec), "tile": config.tiles.tile if config.tiles else config.spec.size},
         "hyperparameters": {

@@ -244,7 +244,7 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
         build_kwargs={"base": 4, "depth": 2},
         spec=CanonicalSpec(modality="US", spacing_mm=None, contrast="none", size=32),
         tiles=None,
-        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2),
+        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2, schedule="cosine"),
         cv_epochs=1,
         folds=2,
     )
@@ -274,7 +274,14 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
         dataset="folder",
         resume=True,
     )
-    assert "reusing the finished fold" in caplog.text  # --resume skips folds whose fit completed
+    # --resume skips folds, and a cosine final fit, whose fit completed: the same weights are shipped
+    assert "reusing the finished fold" in caplog.text and "reusing the finished final fit" in caplog.text
+    for before, after in zip(
+        loaded.model.get_weights(),
+        load_weights(tmp_path / "models", "tiny_seg").model.get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(before, after)
     assert (
         resumed["metrics"]["cross_validation"]["best_epochs"]
         == card["metrics"]["cross_validation"]["best_epochs"]
@@ -429,7 +436,7 @@ def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path
         classes=("benign", "malignant", "normal"),
         input_size=32,
         crop_margin=None,
-        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2),
+        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2, schedule="cosine"),
         cv_epochs=1,
         folds=2,
     )
