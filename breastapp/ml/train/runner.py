@@ -171,4 +171,6 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
     }
     if "inference" in fields:  # how the engine must run a segmentation network (its mirrored pass)
         card["inference"] = fields["inference"]
+    if "resumed" in fields:  # fits reused from an earlier run: training_time_s leaves them out
+        card["resumed"] = fields["resumed"]
     return card

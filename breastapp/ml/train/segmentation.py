@@ -100,7 +100,7 @@ def run_fold(
     resume=False,
 ):
     """Train on one fold (or, with `resume`, reuse its finished checkpoint); return
-    (validation probability maps, best epoch)."""
+    (validation probability maps, best epoch, whether the fold was reused)."""
     validation = [samples[i] for i in validation_index]
     finished = resume and finished_fold(fold_dir, config.fit)
     if finished:
@@ -109,7 +109,7 @@ def run_fold(
     else:
         model, best_epoch = fit_fold([samples[i] for i in train_index], validation, config, fold_dir, seed)
     maps = [predict_probability(model, sample, config) for sample in validation]
-    return maps, best_epoch
+    return maps, best_epoch, bool(finished)
 
 
 def fit_fold(train, validation, config: SegmentationConfig, fold_dir: Path, seed: int):
@@ -204,7 +204,7 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
     """k-fold patient-level CV: per-fold metrics, the chosen threshold and the median best epoch."""
     splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
     oof_maps: list = [None] * len(samples)
-    best_epochs, fold_of = [], {}
+    best_epochs, fold_of, reused_folds = [], {}, 0
     for fold, (train_index, validation_index) in enumerate(splits):
         logger.info(
             "%s: fold %d/%d (%d train / %d validation images)",
@@ -214,7 +214,7 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
             len(train_index),
             len(validation_index),
         )
-        maps, best_epoch = run_fold(
+        maps, best_epoch, reused = run_fold(
             samples,
             train_index,
             validation_index,
@@ -224,6 +224,7 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
             resume,
         )
         best_epochs.append(best_epoch)
+        reused_folds += reused
         for i, probability in zip(validation_index, maps, strict=True):
             oof_maps[i], fold_of[i] = probability, fold
     fold_index = np.array([fold_of[i] for i in range(len(samples))])
@@ -241,6 +242,7 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
         "summary": summarise(per_fold),
         "oof_maps": oof_maps,
         "candidate_threshold": candidate_threshold,
+        "reused_folds": reused_folds,
     }
 
 
@@ -287,7 +289,8 @@ def train_segmentation(samples, config: SegmentationConfig, out_dir: Path, resum
     # A resumed run reuses a finished cosine final fit of the same length: its checkpoint is its last
     # epoch, which is what final_fit returns (a constant-rate checkpoint is the lowest training loss).
     finished = resume and config.fit.schedule == "cosine" and finished_fit(out_dir / "final")
-    if finished and len(finished[1]) == epochs:
+    reused_final = bool(finished) and len(finished[1]) == epochs
+    if reused_final:
         logger.info("%s: reusing the finished final fit in %s", config.name, out_dir / "final")
         model = finished[0]
     else:
@@ -311,4 +314,6 @@ def train_segmentation(samples, config: SegmentationConfig, out_dir: Path, resum
         "cv": {k: cv[k] for k in ("threshold", "best_epochs", "per_fold", "summary", "candidate_threshold")},
         "training_time_s": round(time.time() - started, 1),
     }
+    if cv["reused_folds"] or reused_final:  # training_time_s then covers only the fits this run made
+        card["resumed"] = {"reused_folds": cv["reused_folds"], "reused_final_fit": reused_final}
     return model, card, cv

@@ -276,6 +276,7 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     )
     # --resume skips folds, and a cosine final fit, whose fit completed: the same weights are shipped
     assert "reusing the finished fold" in caplog.text and "reusing the finished final fit" in caplog.text
+    assert resumed["resumed"] == {"reused_folds": 2, "reused_final_fit": True} and "resumed" not in card
     for before, after in zip(
         loaded.model.get_weights(),
         load_weights(tmp_path / "models", "tiny_seg").model.get_weights(),
