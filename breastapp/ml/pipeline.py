@@ -32,7 +32,7 @@ from breastapp.imaging.preprocess import (
 from breastapp.ml.lesions import Region, canonical_box, find_regions, lesion_crop
 from breastapp.ml.registry import LoadedWeights
 from breastapp.ml.result import AnalysisResult, Lesion
-from breastapp.ml.sliding_window import TileSettings, sliding_window_predict
+from breastapp.ml.sliding_window import TileSettings, mirrored_mean_predict, sliding_window_predict
 
 DEFAULT_CROP_MARGIN = 0.5
 
@@ -118,29 +118,19 @@ def _input_spec(card: dict) -> tuple[float, str]:
 
 
 def ensemble_map(segmenters, canon: CanonicalImage, tiles: TileSettings, flip_tta: bool):
-    """Mean probability map over the ensemble (and the mirrored pass when flip_tta), zero outside the
-    lesion search region (canon.search_mask)."""
+    """Mean probability map over the ensemble (each member with its mirrored pass when flip_tta), zero
+    outside the lesion search region (canon.search_mask)."""
+    predict = mirrored_mean_predict if flip_tta else sliding_window_predict
     total = np.zeros(canon.shape, dtype=np.float32)
-    passes, tiles_run = 0, 0
-    views = [False, True] if flip_tta else [False]
+    tiles_run = 0
     for weights in segmenters:
-        for mirrored in views:
-            pixels, mask, box = (
-                _mirror(canon) if mirrored else (canon.pixels, canon.breast_mask, canon.breast_box)
-            )
-            prob, count = sliding_window_predict(weights.model, pixels, tiles, mask=mask, box=box)
-            total += prob[:, ::-1] if mirrored else prob
-            passes, tiles_run = passes + 1, tiles_run + count
+        prob, count = predict(
+            weights.model, canon.pixels, tiles, mask=canon.breast_mask, box=canon.breast_box
+        )
+        total, tiles_run = total + prob, tiles_run + count
     # Lesions are looked for in the breast without its pectoral muscle, as in cross-validation
     # (train/segmentation.predict_probability): film labels and the muscle are never reported.
-    return np.where(canon.search_mask, total / passes, 0.0).astype(np.float32), tiles_run
-
-
-def _mirror(canon: CanonicalImage):
-    cols = canon.shape[1]
-    row0, col0, row1, col1 = canon.breast_box
-    box = (row0, cols - col1, row1, cols - col0)
-    return np.ascontiguousarray(canon.pixels[:, ::-1]), canon.breast_mask[:, ::-1], box
+    return np.where(canon.search_mask, total / len(segmenters), 0.0).astype(np.float32), tiles_run
 
 
 def original_spacing_mm(frame: Frame, canon: CanonicalImage) -> tuple[float, float] | None:

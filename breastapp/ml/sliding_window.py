@@ -196,6 +196,26 @@ def sliding_window_predict(
     return stitch(batches, image.shape, settings), len(origins)
 
 
+def mirrored_mean_predict(
+    model,
+    image: np.ndarray,
+    settings: TileSettings,
+    *,
+    mask: np.ndarray | None = None,
+    box: tuple[int, int, int, int] | None = None,
+) -> tuple[np.ndarray, int]:
+    """The mirrored second pass: the mean of the image's map and its left-right mirror's map mirrored back
+    (mask and box mirrored with it), and the tiles both passes ran."""
+    prob, count = sliding_window_predict(model, image, settings, mask=mask, box=box)
+    cols = image.shape[1]
+    mirrored_box = None if box is None else (box[0], cols - box[3], box[2], cols - box[1])
+    mirrored_mask = None if mask is None else mask[:, ::-1]
+    mirrored, mirrored_count = sliding_window_predict(
+        model, np.ascontiguousarray(image[:, ::-1]), settings, mask=mirrored_mask, box=mirrored_box
+    )
+    return (prob + mirrored[:, ::-1]) / 2, count + mirrored_count
+
+
 def naive_predict(model, image: np.ndarray, tile: int) -> np.ndarray:
     """The seed's loop: every non-overlapping tile, one `model.predict` call each, no skipping.
 

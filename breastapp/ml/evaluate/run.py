@@ -18,6 +18,7 @@ import numpy as np
 from breastapp.ml.datasets import load_dataset
 from breastapp.ml.datasets.prepare import CanonicalSpec, load_samples
 from breastapp.ml.datasets.records import MASS
+from breastapp.ml.registry import card_flip_tta
 
 from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specificity
 from .plots import plot_confusion, plot_froc, plot_roc
@@ -52,7 +53,6 @@ def select_for_evaluation(dataset: str, records, card: dict):
 
 def segmentation_maps(loaded, samples, card: dict) -> list[np.ndarray]:
     """Probability maps through the engine's path (sliding window for mammograms)."""
-    from breastapp.ml.registry import card_flip_tta
     from breastapp.ml.train.segmentation import SegmentationConfig, predict_probability
     from breastapp.ml.train.tiles import TileSettings
 

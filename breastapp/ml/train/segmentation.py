@@ -67,14 +67,11 @@ def predict_probability(model, sample: CanonicalSample, config: SegmentationConf
 
         return whole_image_map(model, sample.pixels, config.flip_tta)
     from breastapp.ml.sliding_window import TileSettings as WindowSettings
-    from breastapp.ml.sliding_window import sliding_window_predict
+    from breastapp.ml.sliding_window import mirrored_mean_predict, sliding_window_predict
 
     window = WindowSettings(tile=config.tiles.tile, overlap=config.overlap, batch_size=8)
-    probability, _ = sliding_window_predict(model, sample.pixels, window, mask=sample.breast_mask)
-    if config.flip_tta:  # the engine's mirrored pass (pipeline.ensemble_map)
-        mirrored_pixels = np.ascontiguousarray(sample.pixels[:, ::-1])
-        mirrored, _ = sliding_window_predict(model, mirrored_pixels, window, mask=sample.breast_mask[:, ::-1])
-        probability = (probability + mirrored[:, ::-1]) / 2
+    predict = mirrored_mean_predict if config.flip_tta else sliding_window_predict  # as ensemble_map
+    probability, _ = predict(model, sample.pixels, window, mask=sample.breast_mask)
     return np.where(sample.breast_mask, probability, 0.0).astype(np.float32)
 
 
