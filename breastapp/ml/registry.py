@@ -130,7 +130,7 @@ def info_from_card(card: dict) -> WeightsInfo:
 def card_flip_tta(card: dict) -> bool:
     """Whether a segmentation network was measured with the mirrored second pass (cards before the
     `inference` block: no)."""
-    return bool((card.get("inference") or {}).get("flip_tta", False))
+    return card.get("inference", {}).get("flip_tta", False)  # types checked when the card is read
 
 
 def save_weights(model, card: dict, models_dir: str | os.PathLike, name: str) -> WeightsInfo:
@@ -177,6 +177,9 @@ def _check_card(card: dict, where: str) -> None:
         raise WeightsError(f"{where} lacks required keys: {', '.join(missing)}")
     if card["role"] not in ROLES:
         raise WeightsError(f"{where}: role must be one of {ROLES}, not {card['role']!r}")
+    inference = card.get("inference", {})
+    if not isinstance(inference, dict) or not isinstance(inference.get("flip_tta", False), bool):
+        raise WeightsError(f"{where}: inference must be an object whose flip_tta is true or false")
 
 
 def read_card(models_dir: str | os.PathLike, name: str) -> dict:

@@ -72,6 +72,15 @@ def test_a_missing_file_names_the_file_and_the_fix(tmp_path):
         load_weights(tmp_path, "absent")
 
 
+@pytest.mark.parametrize("inference", ["yes", {"flip_tta": "yes"}])
+def test_a_card_with_a_malformed_inference_block_is_refused(saved, inference):
+    models_dir, _, _ = saved
+    _, json_path, _ = weights_paths(models_dir, "tiny")
+    json_path.write_text(json.dumps({**json.loads(json_path.read_text()), "inference": inference}))
+    with pytest.raises(WeightsError, match="inference must be an object whose flip_tta is true or false"):
+        load_weights(models_dir, "tiny")
+
+
 def test_a_card_without_required_keys_is_refused(saved):
     models_dir, _, _ = saved
     _, json_path, _ = weights_paths(models_dir, "tiny")
