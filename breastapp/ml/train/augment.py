@@ -1,7 +1,7 @@
 """Augmentation applied IDENTICALLY to an image and its mask (geometry), and to the image alone
-(noise, intensity): flips, 90-degree rotations, small rotations with translation, Gaussian noise,
-and brightness/contrast/gamma changes, as the B-Cir U-Net seed lists. Pure numpy/OpenCV so the same
-code runs on CPU workers without TensorFlow.
+(noise, intensity): horizontal and vertical flips, 90-degree rotations, small rotations with
+translation, Gaussian noise, and brightness/contrast/gamma changes, as the B-Cir U-Net seed lists.
+Pure numpy/OpenCV so the same code runs on CPU workers without TensorFlow.
 
 An input may carry extra channels after the image (a guided classifier's segmentation map): they move
 with the image's geometry but keep their values; noise and intensity changes touch the image alone.
@@ -17,7 +17,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class AugmentSettings:
-    flips: bool = True
+    flips: bool = True  # horizontal flips, and vertical ones unless vertical_flips is False
+    # Off for ultrasound: the beam enters at the top, so the skin line and the acoustic shadows beneath
+    # a lesion (a malignancy sign) have a direction that no upside-down scan shows.
+    vertical_flips: bool = True
     rot90: bool = True
     max_rotation_deg: float = 15.0
     max_translation_fraction: float = 0.1
@@ -32,7 +35,7 @@ def augment_pair(
     mask (None for classification)."""
     if settings.flips and rng.random() < 0.5:
         image, mask = image[:, ::-1], None if mask is None else mask[:, ::-1]
-    if settings.flips and rng.random() < 0.5:
+    if settings.flips and settings.vertical_flips and rng.random() < 0.5:
         image, mask = image[::-1, :], None if mask is None else mask[::-1, :]
     if settings.rot90:
         turns = int(rng.integers(4))

@@ -105,6 +105,7 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
     from dataclasses import asdict
 
     from breastapp.ml.registry import card_flip_tta
+    from breastapp.ml.train.augment import AugmentSettings
     from breastapp.ml.train.loop import FitSettings
     from breastapp.ml.train.recipes import RECIPES
     from tests.support.paths import REPO_ROOT
@@ -117,6 +118,10 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
         trained = recorded.get(key, defaults[key])
         assert trained == value, f"{name}: card {key}={trained!r}, recipe {value!r}"
     assert recorded["cv_epochs"] == recipe.cv_epochs
+    augment_defaults = asdict(AugmentSettings())
+    for key, value in asdict(recipe.augment).items():
+        trained = recorded["augment"].get(key, augment_defaults[key])
+        assert trained == value, f"{name}: card augment {key}={trained!r}, recipe {value!r}"
     if card["role"] == "segmentation":  # the engine runs the mirrored pass the recipe was measured with
         assert card_flip_tta(card) == recipe.flip_tta
     assert card["build_kwargs"] == recipe.build_kwargs and card["architecture"] == recipe.architecture

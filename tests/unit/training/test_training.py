@@ -89,6 +89,22 @@ def test_augmentation_moves_mask_with_image():
         )  # same geometry (edges may differ by interpolation)
 
 
+def test_augmentation_without_vertical_flips_never_turns_an_image_upside_down():
+    """Ultrasound's setting: a bright top row (the skin line) may be mirrored left-right, never moved down."""
+    rng = np.random.default_rng(2)
+    image = np.zeros((16, 16), np.float32)
+    image[0, :4] = 1.0
+    geometry_only = dict(
+        rot90=False, max_rotation_deg=0, max_translation_fraction=0, noise_sigma=0, intensity=0
+    )
+    upright = AugmentSettings(vertical_flips=False, **geometry_only)
+    outputs = [augment_pair(image.copy(), None, rng, upright)[0] for _ in range(40)]
+    assert all(out[0].sum() == 4 for out in outputs)
+    assert {int(np.argmax(out[0])) for out in outputs} == {0, 12}  # both left-right mirrors occur
+    flipping = AugmentSettings(**geometry_only)
+    assert any(augment_pair(image.copy(), None, rng, flipping)[0][15].sum() == 4 for _ in range(40))
+
+
 def test_augmentation_changes_intensity_only_in_the_image():
     rng = np.random.default_rng(1)
     image = np.full((16, 16), 0.5, np.float32)
