@@ -79,19 +79,8 @@ if python scripts/wait_http.py "http://$HOST:$PORT/healthz" 60; then
 fi
 
 # Whichever process ends first (a crash, a port already taken) takes the other one down with it.
-# Polled, not `wait -n`: bash can miss a trapped signal that arrives while `wait -n` is between two
-# checks, and Ctrl-C or `kill` would then do nothing until a process ended on its own. A trap runs as
-# soon as the current `sleep` returns.
-while kill -0 "$web_pid" 2>/dev/null && kill -0 "$worker_pid" 2>/dev/null; do
-    sleep 0.5
-done
 status=0
-for pid in $web_pid $worker_pid; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-        wait "$pid" || status=$?
-        break
-    fi
-done
+wait -n "$web_pid" "$worker_pid" || status=$?
 say "a process ended (status $status)"
 stop_all
 exit "$status"

@@ -38,6 +38,14 @@ def process_environment(app_env: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def _default_interrupt_signals() -> None:
+    """In the child, before exec: SIGINT and SIGQUIT back to their default action, as a terminal starts a
+    command. A test suite started in the background (`.ci/run &` from a script) inherits them ignored,
+    and a shell cannot trap a signal it was started with ignored: run-local.sh would not see Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class ManagedProcess:
     """One child process with its log; `stop()` is safe to call any number of times."""
 
@@ -53,6 +61,7 @@ class ManagedProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_interrupt_signals,
         )
 
     @property
