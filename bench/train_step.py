@@ -43,7 +43,7 @@ def network_and_shapes(name: str):
     channels = config.build_kwargs.get("input_channels", 1)
     model = classification.new_model(config)
     shape = (config.input_size, config.input_size, channels)
-    return model, "sparse_categorical_crossentropy", ["accuracy"], shape, False
+    return model, classification.LOSS, ["accuracy"], shape, False
 
 
 def time_setting(name: str, xla: bool, steps: int, repeats: int) -> float:
@@ -61,7 +61,8 @@ def time_setting(name: str, xla: bool, steps: int, repeats: int) -> float:
         targets = (rng.random((steps * batch, *shape[:2], 1)) > 0.8).astype(np.float32)
     else:
         targets = rng.integers(0, len(config.classes), steps * batch)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, metrics=metrics, jit_compile=xla)
+    optimizer = keras.optimizers.Adam(config.fit.learning_rate, beta_1=config.fit.beta_1)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=xla)
     model.fit(images, targets, batch_size=batch, epochs=1, verbose=0)  # compiles
     seconds = []
     for _ in range(repeats):

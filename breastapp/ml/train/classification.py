@@ -41,6 +41,8 @@ from .segmentation import mean_and_spread
 
 logger = logging.getLogger(__name__)
 
+LOSS = "sparse_categorical_crossentropy"  # class indices as targets; recorded in the card
+
 
 @dataclass(frozen=True)
 class ClassificationConfig:
@@ -128,7 +130,7 @@ def train_and_predict(train, validation, config: ClassificationConfig, epochs: i
         model,
         train,
         validation,
-        "sparse_categorical_crossentropy",
+        LOSS,
         ["accuracy"],
         settings,
         config.augment,
@@ -263,7 +265,7 @@ def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide
         f"{config.target_sensitivity}",
         "hyperparameters": {
             "optimizer": "adam",
-            "loss": "sparse_categorical_crossentropy",
+            "loss": LOSS,
             **asdict(config.fit),
             "cv_epochs": config.cv_epochs,
             "final_epochs": epochs,
