@@ -14,6 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -154,19 +157,36 @@ def _cached_sample(record: ImageRecord, spec: CanonicalSpec, folder: Path | None
     kinds_tag = "-".join(sorted(kinds))
     path = folder / f"{record.image_id}.{kinds_tag}.npz" if folder else None
     if path is not None and path.exists():
-        return _read_cached(path, record)
+        try:
+            return _read_cached(path, record)
+        except (EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile):
+            # A file left half-written by a run killed before this cache wrote atomically: rebuild it.
+            logger.warning("rebuilding unreadable cache file %s", path.name)
     sample = to_sample(record, spec, kinds)
     if path is not None:
-        np.savez_compressed(
-            path,
-            pixels=sample.pixels.astype(np.float16),
-            lesion_mask=sample.lesion_mask,
-            breast_mask=sample.breast_mask,
-            lesion_boxes=sample.lesion_boxes,
-            lesion_pathologies=np.array(sample.lesion_pathologies, dtype=str),
-            **({} if sample.pectoral_mask is None else {"pectoral_mask": sample.pectoral_mask}),
-        )
+        _write_cached(path, sample)
     return sample
+
+
+def _write_cached(path: Path, sample: CanonicalSample) -> None:
+    """Write to a temporary file beside `path`, then rename it into place: a reader (another training
+    run sharing the cache) sees the whole file or none, and a run killed mid-write leaves no stub."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                pixels=sample.pixels.astype(np.float16),
+                lesion_mask=sample.lesion_mask,
+                breast_mask=sample.breast_mask,
+                lesion_boxes=sample.lesion_boxes,
+                lesion_pathologies=np.array(sample.lesion_pathologies, dtype=str),
+                **({} if sample.pectoral_mask is None else {"pectoral_mask": sample.pectoral_mask}),
+            )
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _read_cached(path: Path, record: ImageRecord) -> CanonicalSample:

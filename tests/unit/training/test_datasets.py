@@ -105,6 +105,19 @@ def test_busi_pairs_images_with_masks_and_classes(busi_root, tmp_path):
         kinds=("lesion",),
     )
     assert np.array_equal(cached[0].lesion_mask, samples[0].lesion_mask)
+    assert not list(tmp_path.rglob("*.part"))  # written to a temporary file, then renamed into place
+
+
+def test_a_half_written_cache_file_is_rebuilt_not_fatal(busi_root, tmp_path):
+    spec = CanonicalSpec(modality="US", spacing_mm=None, contrast="none", size=128)
+    malignant = next(r for r in load_dataset("busi", busi_root) if r.label == "malignant")
+    fresh = load_samples([malignant], spec, tmp_path, kinds=("lesion",))[0]
+    (cache_file,) = tmp_path.rglob("*.npz")
+    cache_file.write_bytes(cache_file.read_bytes()[:100])  # as a run killed mid-write used to leave it
+    rebuilt = load_samples([malignant], spec, tmp_path, kinds=("lesion",))[0]
+    assert np.array_equal(rebuilt.lesion_mask, fresh.lesion_mask)
+    assert load_samples([malignant], spec, tmp_path, kinds=("lesion",))[0].pixels.shape == (128, 128)
+    assert cache_file.stat().st_size > 100  # rewritten whole
 
 
 def test_cbis_tree_resolves_renamed_folders_and_swapped_masks(cbis_tree):
