@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from breastapp.imaging.preprocess import CanonicalImage, to_canonical, to_original
+from breastapp.imaging.preprocess import CanonicalImage, resize, to_canonical, to_original
 
 MAX_REGIONS = 10  # the largest components are kept; an untrained network can light up hundreds
 # Smallest region reported, unless a card says otherwise: 4 mm² (a 2 mm blob; the smallest mini-MIAS mass
@@ -168,6 +168,40 @@ def lesion_crop(pixels: np.ndarray, box, margin: float, size: int) -> np.ndarray
     square = centred_window(pixels, (row0 + row1) // 2, (col0 + col1) // 2, side)
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(square, (size, size), interpolation=interpolation)
+
+
+def guided_lesion_view(
+    pixels: np.ndarray, prob: np.ndarray, threshold: float, margin: float, size: int
+) -> np.ndarray:
+    """(size, size, 2): the image and the guide map, cropped around the guide's most probable lesion.
+
+    The lesion is the component of `prob >= threshold` holding the most probability (its sum), framed
+    as `lesion_crop` frames a lesion box. `prob` may be coarser than `pixels` (the segmenter runs at a
+    lower resolution than the classifier's source image): the box is scaled to `pixels`. With no
+    component the view is the whole image, so a normal scan still fills the view. Classifier training
+    and the engine both call this, so a lesion is framed the same way in both.
+    """
+    prob_full = resize(prob.astype(np.float32), pixels.shape[:2])
+    box = guide_lesion_box(prob, threshold)
+    if box is None:
+        views = [resize(image, (size, size)) for image in (pixels, prob_full)]
+    else:
+        row_scale, col_scale = pixels.shape[0] / prob.shape[0], pixels.shape[1] / prob.shape[1]
+        scales = (row_scale, col_scale, row_scale, col_scale)
+        box = tuple(int(round(edge * scale)) for edge, scale in zip(box, scales, strict=True))
+        views = [lesion_crop(image, box, margin, size) for image in (pixels, prob_full)]
+    return np.stack(views, axis=-1).astype(np.float32)
+
+
+def guide_lesion_box(prob: np.ndarray, threshold: float) -> tuple[int, int, int, int] | None:
+    """(row0, col0, row1, col1), end-exclusive, of the component of `prob >= threshold` with the largest
+    probability sum; None when no pixel reaches the threshold."""
+    count, labels = cv2.connectedComponents((prob >= threshold).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return None
+    mass = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count)[1:]
+    rows, cols = np.nonzero(labels == 1 + int(np.argmax(mass)))
+    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
 
 
 def centred_window(array: np.ndarray, center_row: int, center_col: int, side: int) -> np.ndarray:

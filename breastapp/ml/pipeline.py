@@ -29,7 +29,7 @@ from breastapp.imaging.preprocess import (
     map_to_original,
     resize,
 )
-from breastapp.ml.lesions import Region, canonical_box, find_regions, lesion_crop
+from breastapp.ml.lesions import Region, canonical_box, find_regions, guided_lesion_view, lesion_crop
 from breastapp.ml.registry import LoadedWeights
 from breastapp.ml.result import AnalysisResult, Lesion
 from breastapp.ml.sliding_window import TileSettings, mirrored_mean_predict, sliding_window_predict
@@ -277,15 +277,26 @@ def _ultrasound_classifier_input(
     frame: Frame, canon: CanonicalImage, canon_contrast: str, card: dict, lesion_prob: np.ndarray
 ):
     """The whole image as the classifier was trained on it (its own size and contrast); a guided
-    classifier (card input `guide`) also gets the segmenter's lesion probability map as channel 2."""
+    classifier (card input `guide`) also gets the segmenter's lesion probability map as channel 2, and one
+    with a `lesion_view` the crop around the guided lesion as channels 3-4 (ml/lesions.py)."""
     spec = card["input"]
     size = int(spec.get("size") or 128)
-    if spec.get("contrast", "none") != canon_contrast:
-        canon = canonicalize_ultrasound(frame, size, spec.get("contrast", "none"))
+    # The canonical image the classifier was trained on: the segmenter's unless its card names another
+    # size (a lesion view is cut from a finer image than the segmenter's) or contrast.
+    canonical_size = int(spec.get("canonical_size") or canon.pixels.shape[0])
+    if spec.get("contrast", "none") != canon_contrast or canonical_size != canon.pixels.shape[0]:
+        canon = canonicalize_ultrasound(frame, canonical_size, spec.get("contrast", "none"))
     image = resize(canon.pixels, (size, size))
     if not spec.get("guide"):
         return image
-    return np.stack([image, resize(lesion_prob.astype(np.float32), (size, size))], axis=-1)
+    whole = np.stack([image, resize(lesion_prob.astype(np.float32), (size, size))], axis=-1)
+    view = spec.get("lesion_view")
+    if not view:
+        return whole
+    lesion = guided_lesion_view(
+        canon.pixels, lesion_prob, float(view["threshold"]), float(view["margin"]), size
+    )
+    return np.concatenate([whole, lesion], axis=-1)
 
 
 def ultrasound_verdict(probs, classes: list[str], threshold: float, *, has_lesion: bool) -> str:

@@ -220,6 +220,7 @@ def load_weights(models_dir: str | os.PathLike, name: str) -> LoadedWeights:
 def _load_model(keras_path: Path):
     import keras
 
+    import breastapp.ml.architectures.layers  # noqa: F401  (registers our custom layers for loading)
     from breastapp.ml.runtime import configure
 
     configure()

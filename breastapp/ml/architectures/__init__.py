@@ -7,7 +7,7 @@ string of a model card back into a network.
 from __future__ import annotations
 
 from .bcir_unet import build_bcir_unet
-from .classifier import LAST_CONV, build_cnn_classifier, build_mobilenet_classifier
+from .classifier import LAST_CONV, build_cnn_classifier, build_mobilenet_classifier, build_two_view_classifier
 from .unet import build_busi_unet, build_unet
 
 BUILDERS = {
@@ -16,6 +16,7 @@ BUILDERS = {
     "busi_unet": build_busi_unet,
     "cnn_classifier": build_cnn_classifier,
     "mobilenet_classifier": build_mobilenet_classifier,
+    "two_view_classifier": build_two_view_classifier,
 }
 
 
@@ -36,5 +37,6 @@ __all__ = [
     "build_busi_unet",
     "build_cnn_classifier",
     "build_mobilenet_classifier",
+    "build_two_view_classifier",
     "build_unet",
 ]

@@ -27,19 +27,62 @@ def build_cnn_classifier(
     from keras import layers
 
     inputs = keras.Input(shape=(input_size, input_size, input_channels), name="crop")
-    x = inputs
+    x = layers.Flatten()(_cnn_trunk(inputs, dropout, last_conv_name=LAST_CONV))
+    return keras.Model(inputs, _dense_head(x, n_classes), name=name)
+
+
+def build_two_view_classifier(
+    input_size: int = 64,
+    n_classes: int = 3,
+    *,
+    view_channels: int = 2,
+    dropout: float = 0.25,
+    name: str = "two_view_classifier",
+):
+    """Seed 002's CNN twice, one trunk per view (whole image, lesion), joined before the head.
+
+    The input stacks the two views as channels: the first `view_channels` are the whole image (and its
+    guide map), the next `view_channels` the square crop around the guided lesion (ml/lesions.py
+    `guided_lesion_view`). The views are not spatially aligned, so each gets its own convolutions; one
+    input keeps the engine's batching and Grad-CAM unchanged. `LAST_CONV` is the whole-image trunk's,
+    so the saliency map lies on the image the user sees.
+    """
+    import keras
+    from keras import layers
+
+    from .layers import ChannelSlice
+
+    inputs = keras.Input(shape=(input_size, input_size, 2 * view_channels), name="crop")
+    whole = ChannelSlice(0, view_channels, name="whole_view")(inputs)
+    lesion = ChannelSlice(view_channels, 2 * view_channels, name="lesion_view")(inputs)
+    features = [
+        layers.Flatten()(_cnn_trunk(whole, dropout, last_conv_name=LAST_CONV)),
+        layers.Flatten()(_cnn_trunk(lesion, dropout, last_conv_name="lesion_last_conv")),
+    ]
+    return keras.Model(inputs, _dense_head(layers.Concatenate()(features), n_classes), name=name)
+
+
+def _cnn_trunk(x, dropout: float, *, last_conv_name: str):
+    """Seed 002's four conv blocks (32..256 filters, BN, LeakyReLU, 2x2 pooling, dropout)."""
+    from keras import layers
+
     for i, width in enumerate(CNN_WIDTHS):
         last = i == len(CNN_WIDTHS) - 1
         x = layers.Conv2D(width, 3, padding="same")(x)
         x = layers.BatchNormalization()(x)
-        x = layers.LeakyReLU(negative_slope=0.1, name=LAST_CONV if last else None)(x)
+        x = layers.LeakyReLU(negative_slope=0.1, name=last_conv_name if last else None)(x)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(dropout)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(32)(x)
+    return x
+
+
+def _dense_head(features, n_classes: int):
+    """Seed 002's head: Dense 32, LeakyReLU, softmax over the classes."""
+    from keras import layers
+
+    x = layers.Dense(32)(features)
     x = layers.LeakyReLU(negative_slope=0.1)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="classes")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return layers.Dense(n_classes, activation="softmax", name="classes")(x)
 
 
 def build_mobilenet_classifier(

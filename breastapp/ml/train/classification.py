@@ -11,6 +11,11 @@ shape it has (and that there is none on a normal scan). Training uses the segmen
 OUT-OF-FOLD maps (`runs/<guide>/oof.npz`, same patient folds): every map comes from a network that never
 saw that image, as a map of a new upload will; in cross-validation a held-out image's map comes from the
 segmentation fold that trained on exactly the classifier's training images.
+
+A guided classifier may also get a LESION VIEW (`ClassificationConfig.lesion_view`): the square crop
+around the guide's most probable lesion, cut from the classifier's own canonical image (which may be
+finer than the segmenter's) together with the map, as two more channels for a two-view network. At 64x64
+the whole image leaves a lesion a few pixels across; the crop shows its margin and echo pattern.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from breastapp.ml.evaluate.classification import (
     sensitivity_specificity,
     threshold_for_sensitivity,
 )
-from breastapp.ml.lesions import MIN_CROP_PX, lesion_crop  # the engine's own crop: same framing
+from breastapp.ml.lesions import MIN_CROP_PX, guided_lesion_view, lesion_crop  # the engine's own crops
 
 from .augment import AugmentSettings
 from .loop import FitSettings, fit, kept_epoch, set_seeds
@@ -42,6 +47,15 @@ from .segmentation import mean_and_spread
 logger = logging.getLogger(__name__)
 
 LOSS = "sparse_categorical_crossentropy"  # class indices as targets; recorded in the card
+
+
+@dataclass(frozen=True)
+class LesionView:
+    """How the lesion view is cut: the component of the guide map >= `threshold` with the most
+    probability, framed like a lesion crop with `margin` (ml/lesions.py `guided_lesion_view`)."""
+
+    threshold: float = 0.5
+    margin: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,11 @@ class ClassificationConfig:
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     target_sensitivity: float = 0.9
     guide: str | None = None  # segmentation recipe whose probability map is a 2nd channel (whole images)
+    lesion_view: LesionView | None = None  # guided only: the crop around the guided lesion, channels 3-4
+
+    @property
+    def input_channels(self) -> int:
+        return (2 if self.guide else 1) * (2 if self.lesion_view else 1)
 
 
 GuideMaps = dict[str, np.ndarray]  # image id -> lesion probability map of the guide network
@@ -79,6 +98,8 @@ def examples(
     """(images (N, s, s, channels), class indices (N,), patient ids (N,)) for the given samples."""
     if config.guide and config.crop_margin is not None:
         raise ValueError(f"{config.name}: a guide map needs a whole-image classifier (crop_margin=None)")
+    if config.lesion_view and not config.guide:
+        raise ValueError(f"{config.name}: a lesion view is cut around the guide's lesion; set a guide")
     images, labels, groups = [], [], []
     for sample in samples:
         if config.crop_margin is None:
@@ -101,7 +122,8 @@ def examples(
 
 
 def whole_image_input(sample: CanonicalSample, config: ClassificationConfig, guide_maps: GuideMaps | None):
-    """The canonical image at the classifier's size, with the guide's map as channel 2 when guided."""
+    """The canonical image at the classifier's size, with the guide's map as channel 2 when guided, and
+    the lesion view as channels 3-4 when the config has one."""
     size = (config.input_size, config.input_size)
     image = cv2.resize(sample.pixels, size, interpolation=cv2.INTER_AREA)
     if not config.guide:
@@ -111,8 +133,13 @@ def whole_image_input(sample: CanonicalSample, config: ClassificationConfig, gui
             f"{config.name} is guided by {config.guide} but has no out-of-fold map for image "
             f"{sample.image_id}: train {config.guide} first, with the same data and --runs folder"
         )
-    guide = cv2.resize(guide_maps[sample.image_id].astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    return np.stack([image, guide], axis=-1)
+    prob = guide_maps[sample.image_id].astype(np.float32)
+    whole = np.stack([image, cv2.resize(prob, size, interpolation=cv2.INTER_AREA)], axis=-1)
+    if not config.lesion_view:
+        return whole
+    view = config.lesion_view
+    lesion = guided_lesion_view(sample.pixels, prob, view.threshold, view.margin, config.input_size)
+    return np.concatenate([whole, lesion], axis=-1)
 
 
 def new_model(config: ClassificationConfig):
@@ -239,6 +266,22 @@ def guide_card(config: ClassificationConfig, guide: Guide | None) -> dict:
     }
 
 
+def lesion_view_card(config: ClassificationConfig) -> dict:
+    """The card's note of the lesion view: what the engine must cut, and from which canonical image."""
+    if not config.lesion_view:
+        return {}
+    return {
+        "canonical_size": config.spec.size,
+        "lesion_view": {
+            **asdict(config.lesion_view),
+            "rule": "channels 3-4: image and guide map cropped around the component of the guide map >= "
+            "threshold with the largest probability sum (square, side = max(h, w) * (1 + 2 * margin), at "
+            f"least {MIN_CROP_PX} px, zero-padded), cut from the canonical image of canonical_size; the "
+            "whole image when no component",
+        },
+    }
+
+
 def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide: Guide | None = None):
     """Cross-validate, then fit on all examples for the median best epoch; returns (model, card, cv)."""
     guide_maps = guide.maps if guide else None
@@ -257,8 +300,9 @@ def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide
             if config.crop_margin is None
             else "square centred on the lesion box, side = max(h, w) * (1 + 2 * crop_margin), at least "
             f"{MIN_CROP_PX} canonical px, zero-padded, resized to size x size",
-            "channels": 2 if config.guide else 1,
+            "channels": config.input_channels,
             **guide_card(config, guide),
+            **lesion_view_card(config),
         },
         "thresholds": {"malignancy": pooled["malignancy_threshold"]},
         "threshold_rule": "highest threshold with pooled out-of-fold malignant sensitivity >= "

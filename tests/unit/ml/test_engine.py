@@ -244,3 +244,53 @@ def test_a_guided_ultrasound_classifier_gets_the_segmenters_map_as_its_second_ch
     np.testing.assert_allclose(guided_input[..., 0], resize(canon.pixels, (size, size)), atol=1e-6)
     saliency = Engine(EngineSettings(models_dir=tmp_path)).saliency(frame)
     assert saliency.classifier_input.shape == saliency.heat.shape == (size, size)
+
+
+def test_a_lesion_view_classifier_gets_the_crop_around_the_guided_lesion_from_its_own_canonical_image(
+    initialised_models, ultrasound_bytes, tmp_path
+):
+    """A card with `input.lesion_view` and a finer `canonical_size` makes the engine cut channels 3-4 from
+    that finer image, with the rule training used; the two-view network saves, loads and explains."""
+    import shutil
+
+    import keras
+
+    from breastapp.imaging.preprocess import canonicalize_ultrasound, resize
+    from breastapp.ml.architectures import build
+    from breastapp.ml.lesions import guided_lesion_view
+    from breastapp.ml.pipeline import whole_image_map
+    from breastapp.ml.registry import read_card, save_weights
+
+    for path in initialised_models.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    card = {
+        key: value for key, value in read_card(tmp_path, "us_cls").items() if key not in ("sha256", "name")
+    }
+    size, seg_size = 32, int(read_card(tmp_path, "us_seg_unet")["input"]["size"])
+    card["build_kwargs"] = {"input_size": size, "n_classes": 3, "view_channels": 2}
+    card["input"] = {
+        **card["input"],
+        "size": size,
+        "channels": 4,
+        "guide": {"segmenter": "us_seg_unet"},
+        "canonical_size": 2 * seg_size,
+        # threshold 0: the whole map is one component, so the view is cut even from untrained weights
+        "lesion_view": {"threshold": 0.0, "margin": 0.5},
+    }
+    keras.utils.set_random_seed(0)
+    save_weights(build("two_view_classifier", **card["build_kwargs"]), card, tmp_path, "us_cls")
+
+    segmenter, classifier = (load_weights(tmp_path, name) for name in ("us_seg_unet", "us_cls"))
+    assert classifier.model.input_shape == (None, size, size, 4)
+    frame = decode(ultrasound_bytes, modality="US")
+    (view_input,) = analyze_ultrasound(frame, segmenter, classifier).classifier_inputs
+    assert view_input.shape == (size, size, 4)
+    seg_canon = canonicalize_ultrasound(frame, seg_size, "none")
+    prob = whole_image_map(segmenter.model, seg_canon.pixels, flip_tta=False)
+    fine = canonicalize_ultrasound(frame, 2 * seg_size, "none")
+    np.testing.assert_allclose(view_input[..., 0], resize(fine.pixels, (size, size)), atol=1e-6)
+    np.testing.assert_allclose(
+        view_input[..., 2:], guided_lesion_view(fine.pixels, prob, 0.0, 0.5, size), atol=1e-5
+    )
+    saliency = Engine(EngineSettings(models_dir=tmp_path)).saliency(frame)
+    assert saliency.heat.shape == (size, size)

@@ -166,6 +166,43 @@ def test_guided_examples_carry_the_guide_map_as_a_second_channel():
         examples(samples, _guided_config(), {"a": maps["a"]})
 
 
+def test_lesion_view_frames_the_guides_most_probable_lesion_from_the_finer_image():
+    from breastapp.ml.lesions import guide_lesion_box, guided_lesion_view, lesion_crop
+
+    pixels = np.random.default_rng(0).random((64, 64)).astype(np.float32)  # twice the map's resolution
+    prob = np.zeros((32, 32), np.float32)
+    prob[2:4, 2:4] = 0.99  # small and sure: probability sum 3.96
+    prob[16:24, 10:20] = 0.6  # large and less sure: sum 48, the lesion the view must show
+    assert guide_lesion_box(prob, 0.5) == (16, 10, 24, 20)
+    view = guided_lesion_view(pixels, prob, 0.5, 0.5, 16)
+    assert view.shape == (16, 16, 2)
+    np.testing.assert_allclose(view[..., 0], lesion_crop(pixels, (32, 20, 48, 40), 0.5, 16))
+    assert view[8, 8, 1] == pytest.approx(0.6)  # the map is cropped the same way: the lesion at its centre
+    # Nothing above the threshold (a normal scan): the whole image fills the view
+    empty = guided_lesion_view(pixels, np.full((32, 32), 0.2, np.float32), 0.5, 0.5, 16)
+    np.testing.assert_allclose(empty[..., 0], cv2.resize(pixels, (16, 16), interpolation=cv2.INTER_AREA))
+
+
+def test_lesion_view_examples_stack_the_view_after_the_whole_image_and_need_a_guide():
+    from breastapp.ml.lesions import guided_lesion_view
+    from breastapp.ml.train.classification import LesionView, examples
+
+    config = replace(_guided_config(), lesion_view=LesionView(threshold=0.5, margin=0.5))
+    samples = [_us_sample("a", "benign"), _us_sample("b", "malignant")]
+    maps = {image_id: np.zeros((16, 16), np.float32) for image_id in ("a", "b")}
+    maps["a"][4:8, 4:8] = 0.9
+    images, labels, _ = examples(samples, config, maps)
+    assert config.input_channels == 4 and images.shape == (2, 16, 16, 4)
+    np.testing.assert_allclose(
+        images[0, ..., 2:], guided_lesion_view(samples[0].pixels, maps["a"], 0.5, 0.5, 16)
+    )
+    np.testing.assert_allclose(
+        images[0, ..., 0], cv2.resize(samples[0].pixels, (16, 16), interpolation=cv2.INTER_AREA)
+    )
+    with pytest.raises(ValueError, match="set a guide"):
+        examples(samples, replace(config, guide=None), maps)
+
+
 def test_losses_match_hand_values():
     from keras import ops
 
@@ -498,6 +535,7 @@ def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path
 def test_guided_classifier_trains_on_its_guides_out_of_fold_maps(folder_dataset, tmp_path):
     from breastapp.ml.evaluate.run import evaluate
     from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.classification import LesionView
     from breastapp.ml.train.loop import FitSettings
     from breastapp.ml.train.runner import train_recipe
     from breastapp.ml.train.segmentation import SegmentationConfig
@@ -543,6 +581,21 @@ def test_guided_classifier_trains_on_its_guides_out_of_fold_maps(folder_dataset,
     assert card["metrics"]["cross_validation"]["pooled_out_of_fold"]["n"] == 12
     report = evaluate(["guided"], tmp_path / "models", "folder", folder_dataset, tmp_path / "report")
     assert "AUC" in report.read_text()
+    # The same guide with a lesion view: a two-view network whose card tells the engine how to cut it
+    two_view = replace(
+        classifier,
+        name="two_view",
+        architecture="two_view_classifier",
+        build_kwargs={"input_size": 16, "n_classes": 3, "view_channels": 2},
+        spec=replace(spec, size=64),
+        lesion_view=LesionView(threshold=0.5, margin=0.5),
+    )
+    card = train_recipe(
+        "two_view", folder_dataset, tmp_path / "models", runs / "two_view", config=two_view, dataset="folder"
+    )
+    assert card["input"]["channels"] == 4 and card["input"]["canonical_size"] == 64
+    assert card["input"]["lesion_view"]["threshold"] == 0.5
+    assert load_weights(tmp_path / "models", "two_view").model.input_shape == (None, 16, 16, 4)
 
 
 def test_out_of_fold_evaluation_without_the_runs_predictions_is_refused_clearly(tmp_path):
