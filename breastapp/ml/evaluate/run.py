@@ -170,7 +170,7 @@ def out_of_fold_maps(run_dir: Path, samples) -> list[np.ndarray]:
 
 def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_dir) -> str:
     from breastapp.ml.registry import load_weights
-    from breastapp.ml.train.classification import ClassificationConfig, examples
+    from breastapp.ml.train.classification import ClassificationConfig, LesionView, examples
 
     weights = load_weights(models_dir, name)
     card = weights.card
@@ -184,18 +184,23 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
         input_size=int(block["size"]),
         crop_margin=block.get("crop_margin"),
         guide=(block.get("guide") or {}).get("segmenter"),
+        lesion_view=LesionView(**{k: block["lesion_view"][k] for k in ("threshold", "margin")})
+        if block.get("lesion_view")
+        else None,
     )
-    segmenter = load_weights(models_dir, config.guide) if config.guide else None
-    if segmenter is not None:  # trained on the guide's canonical images, resized to its own input size
-        config = replace(config, spec=spec_from_card(segmenter.card))
-    samples = load_samples(
-        select_for_evaluation(dataset, records, card),
-        config.spec,
-        cache_dir,
-        kinds=(MASS,) if card["modality"] == "MG" else ("lesion",),
-        progress=True,
-    )
-    guide_maps = live_guide_maps(segmenter, samples) if segmenter is not None else None
+    chosen = select_for_evaluation(dataset, records, card)
+    kinds = (MASS,) if card["modality"] == "MG" else ("lesion",)
+    guide_maps = None
+    if config.guide:
+        # The guide's maps come from its own canonical images; the classifier's pixels from the guide's
+        # canonical image too, or, with a lesion view, from the finer one its card names (as in the engine).
+        segmenter = load_weights(models_dir, config.guide)
+        guide_spec = spec_from_card(segmenter.card)
+        guide_samples = load_samples(chosen, guide_spec, cache_dir, kinds=kinds, progress=True)
+        guide_maps = live_guide_maps(segmenter, guide_samples)
+        own_size, own_contrast = block.get("canonical_size") or guide_spec.size, block.get("contrast", "none")
+        config = replace(config, spec=replace(guide_spec, size=own_size, contrast=own_contrast))
+    samples = load_samples(chosen, config.spec, cache_dir, kinds=kinds, progress=True)
     images, labels, groups = examples(samples, config, guide_maps)
     probabilities = weights.model.predict(images, verbose=0)
     return classification_report(probabilities, labels, groups, config.classes, card, out_dir)

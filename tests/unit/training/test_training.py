@@ -596,6 +596,10 @@ def test_guided_classifier_trains_on_its_guides_out_of_fold_maps(folder_dataset,
     assert card["input"]["channels"] == 4 and card["input"]["canonical_size"] == 64
     assert card["input"]["lesion_view"]["threshold"] == 0.5
     assert load_weights(tmp_path / "models", "two_view").model.input_shape == (None, 16, 16, 4)
+    report = evaluate(
+        ["two_view"], tmp_path / "models", "folder", folder_dataset, tmp_path / "report_two_view"
+    )
+    assert "AUC" in report.read_text()
 
 
 def test_out_of_fold_evaluation_without_the_runs_predictions_is_refused_clearly(tmp_path):
