@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
-from breastapp.ml.datasets.splits import kfold_indices
+from breastapp.ml.datasets.splits import holdout_indices, kfold_indices
 from breastapp.ml.evaluate.classification import (
     auc,
     bootstrap_auc_ci,
@@ -73,6 +73,8 @@ class ClassificationConfig:
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     target_sensitivity: float = 0.9
     guide: str | None = None  # segmentation recipe whose probability map is a 2nd channel (whole images)
+    # Share of each fold's TRAINING patients set aside to early-stop on; the held-out fold only scores.
+    stopping_fraction: float = 0.125
     lesion_view: LesionView | None = None  # guided only: the crop around the guided lesion, channels 3-4
 
     @property
@@ -199,27 +201,33 @@ def oof_metrics(probabilities, labels, groups, config: ClassificationConfig) -> 
 
 
 def cross_validate(samples, config: ClassificationConfig, out_dir: Path, guide_maps: GuideMaps | None = None):
-    """k-fold by patient; returns pooled OOF metrics, per-fold accuracy/AUC and best epochs."""
+    """k-fold by patient; returns pooled OOF metrics, per-fold accuracy/AUC and best epochs.
+
+    Each fold early-stops on a share of its own training patients (`early_stopping_patients`), never on
+    the held-out fold: a checkpoint chosen on the images it is scored on would flatter the score.
+    """
     images, labels, groups = examples(samples, config, guide_maps)
     probabilities = np.zeros((len(labels), len(config.classes)), dtype=np.float64)
     per_fold, best_epochs = [], []
-    patients_of_fold = [
-        {samples[i].patient_id for i in validation}
-        for _, validation in kfold_indices(samples, config.folds, seed=config.fit.seed)
-    ]
-    for fold, patients in enumerate(patients_of_fold):
-        held = np.isin(groups, list(patients))
+    splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
+    for fold, (train_index, validation_index) in enumerate(splits):
+        held = np.isin(groups, [samples[i].patient_id for i in validation_index])
+        stopping = np.isin(
+            groups, list(early_stopping_patients([samples[i] for i in train_index], config, fold))
+        )
+        fitting = ~held & ~stopping
         logger.info(
-            "%s: fold %d/%d (%d train / %d validation examples)",
+            "%s: fold %d/%d (%d train / %d early-stopping / %d held-out examples)",
             config.name,
             fold + 1,
             config.folds,
-            int((~held).sum()),
+            int(fitting.sum()),
+            int(stopping.sum()),
             int(held.sum()),
         )
         model, best = train_and_predict(
-            (images[~held], labels[~held]),
-            (images[held], labels[held]),
+            (images[fitting], labels[fitting]),
+            (images[stopping], labels[stopping]),
             config,
             config.cv_epochs,
             out_dir / f"fold{fold}",
@@ -250,6 +258,15 @@ def cross_validate(samples, config: ClassificationConfig, out_dir: Path, guide_m
         "labels": labels,
         "groups": groups,
     }
+
+
+def early_stopping_patients(
+    train_samples: list[CanonicalSample], config: ClassificationConfig, fold: int
+) -> set[str]:
+    """The patients of one fold's training samples that the fold early-stops on: `stopping_fraction` of
+    them, a patient-level split stratified like the folds (a different draw for each fold)."""
+    _, stopping_index = holdout_indices(train_samples, config.stopping_fraction, seed=config.fit.seed + fold)
+    return {train_samples[i].patient_id for i in stopping_index}
 
 
 def guide_card(config: ClassificationConfig, guide: Guide | None) -> dict:
@@ -313,6 +330,9 @@ def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide
             **asdict(config.fit),
             "cv_epochs": config.cv_epochs,
             "final_epochs": epochs,
+            "early_stopping": f"each fold stops on {config.stopping_fraction} of its own training patients "
+            "(never the held-out fold); the final fit runs the median of the folds' best epochs",
+            "stopping_fraction": config.stopping_fraction,
             "build_kwargs": config.build_kwargs,
             "augment": asdict(config.augment),
         },

@@ -203,6 +203,24 @@ def test_lesion_view_examples_stack_the_view_after_the_whole_image_and_need_a_gu
         examples(samples, replace(config, guide=None), maps)
 
 
+def test_a_fold_early_stops_on_its_own_training_patients_split_by_patient_and_label():
+    from breastapp.ml.train.classification import early_stopping_patients
+
+    samples = [
+        _us_sample(f"p{p}_{view}", "malignant" if p < 8 else "benign", size=8)
+        for p in range(16)
+        for view in (0, 1)
+    ]
+    samples = [replace(sample, patient_id=sample.image_id.split("_")[0]) for sample in samples]
+    config = replace(_guided_config(), stopping_fraction=0.125)
+    chosen = early_stopping_patients(samples, config, fold=0)
+    # an eighth of the patients, one of each label, both images of a patient on the same side
+    assert len(chosen) == 2 and {int(p[1:]) < 8 for p in chosen} == {True, False}
+    assert chosen <= {sample.patient_id for sample in samples}
+    assert early_stopping_patients(samples, config, fold=0) == chosen  # seeded
+    assert any(early_stopping_patients(samples, config, fold) != chosen for fold in range(1, 5))
+
+
 def test_losses_match_hand_values():
     from keras import ops
 
