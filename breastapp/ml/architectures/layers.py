@@ -1,7 +1,7 @@
 """Custom Keras layers used by our networks, registered so saved `.keras` files load without extra code.
 
-Importing this module registers them; `build` and the weights registry import it before building or
-loading a network.
+Importing this module registers them: the builders that use a layer import it, and the weights registry
+imports it before loading any network.
 """
 
 from __future__ import annotations
