@@ -128,6 +128,13 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
     spec = asdict(recipe.spec)
     if card["role"] == "classification":  # a classifier's card gives its own input size and channels
         assert card["input"]["size"] == recipe.input_size
-        assert card["input"]["channels"] == recipe.build_kwargs.get("input_channels", spec["channels"])
+        assert card["input"]["channels"] == recipe.input_channels
+        assert recorded["stopping_fraction"] == recipe.stopping_fraction
+        view = card["input"].get("lesion_view")
+        assert (view and {k: view[k] for k in ("threshold", "margin")}) == (
+            recipe.lesion_view and asdict(recipe.lesion_view)
+        )
+        if view:  # cut from the canonical image of the recipe's size, not the network's input size
+            assert card["input"]["canonical_size"] == spec["size"]
         spec.pop("size"), spec.pop("channels")
     assert {k: card["input"][k] for k in spec} == spec
