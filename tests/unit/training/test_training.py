@@ -214,7 +214,7 @@ def test_a_fold_early_stops_on_its_own_training_patients_split_by_patient_and_la
     samples = [replace(sample, patient_id=sample.image_id.split("_")[0]) for sample in samples]
     config = replace(_guided_config(), stopping_fraction=0.125)
     chosen = early_stopping_patients(samples, config, fold=0)
-    # an eighth of the patients, one of each label, both images of a patient on the same side
+    # whole patients (so a patient's two images stay together): an eighth of them, one of each label
     assert len(chosen) == 2 and {int(p[1:]) < 8 for p in chosen} == {True, False}
     assert chosen <= {sample.patient_id for sample in samples}
     assert early_stopping_patients(samples, config, fold=0) == chosen  # seeded
