@@ -190,7 +190,7 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
     )
     chosen = select_for_evaluation(dataset, records, card)
     kinds = (MASS,) if card["modality"] == "MG" else ("lesion",)
-    guide_maps = None
+    guide_maps, samples = None, None
     if config.guide:
         # The guide's maps come from its own canonical images; the classifier's pixels from the guide's
         # canonical image too, or, with a lesion view, from the finer one its card names (as in the engine).
@@ -200,7 +200,10 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
         guide_maps = live_guide_maps(segmenter, guide_samples)
         own_size, own_contrast = block.get("canonical_size") or guide_spec.size, block.get("contrast", "none")
         config = replace(config, spec=replace(guide_spec, size=own_size, contrast=own_contrast))
-    samples = load_samples(chosen, config.spec, cache_dir, kinds=kinds, progress=True)
+        if config.spec == guide_spec:  # no finer image named: the guide's samples are the classifier's
+            samples = guide_samples
+    if samples is None:
+        samples = load_samples(chosen, config.spec, cache_dir, kinds=kinds, progress=True)
     images, labels, groups = examples(samples, config, guide_maps)
     probabilities = weights.model.predict(images, verbose=0)
     return classification_report(probabilities, labels, groups, config.classes, card, out_dir)
