@@ -23,6 +23,7 @@ from breastapp.imaging.errors import (
     CorruptFile,
     DecompressionBomb,
     ImageTooLarge,
+    ImageTooSmall,
     ImagingError,
     UnsupportedFormat,
     UnsupportedModality,
@@ -86,6 +87,25 @@ def decode(
     except BaseException as exc:  # the translator: no library exception escapes (pyo3 panics included)
         log.warning("unexpected %s while decoding a %s upload: %s", type(exc).__name__, source_format, exc)
         raise CorruptFile(f"This {source_format} file is damaged or malformed and cannot be read.") from None
+
+
+MIN_ANALYSABLE_SIDE = 32  # fewer pixels on a side is an icon or a thumbnail, not an image to analyse
+
+
+def require_analysable_size(frame: Frame) -> Frame:
+    """`frame`, or ImageTooSmall when a side is shorter than MIN_ANALYSABLE_SIDE pixels.
+
+    Separate from `decode`, which reads any valid file: the product refuses to ANALYSE tiny images
+    (the upload service before accepting them, the engine before running).
+    """
+    rows, cols = frame.shape
+    if min(rows, cols) < MIN_ANALYSABLE_SIDE:
+        raise ImageTooSmall(
+            f"This image is {cols} x {rows} pixels; an image to analyse needs at least "
+            f"{MIN_ANALYSABLE_SIDE} pixels on each side. Please upload the original image, not an icon "
+            "or a thumbnail."
+        )
+    return frame
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:

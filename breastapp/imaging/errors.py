@@ -63,6 +63,12 @@ class ImageTooLarge(ImagingError):
     http_status = 413
 
 
+class ImageTooSmall(ImagingError):
+    """Fewer pixels on a side than any mammogram or ultrasound image has (an icon, a thumbnail)."""
+
+    code = "image_too_small"
+
+
 class DecompressionBomb(ImagingError):
     """Compressed data that would expand past the memory cap."""
 

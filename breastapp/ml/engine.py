@@ -111,6 +111,9 @@ class Engine:
 
     def analyze(self, frame: Frame, *, spacing_mm: float | None = None) -> EngineOutput:
         """Analyse a decoded image and render the pictures the result page shows."""
+        from breastapp.imaging.decode import require_analysable_size
+
+        require_analysable_size(frame)  # ImageTooSmall: too few pixels to segment, outline or draw
         output = self._run_pipeline(frame, spacing_mm)
         started = time.perf_counter()
         pictures = self._draw(frame, output)

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from breastapp.extensions import db
-from breastapp.imaging.decode import DecodeLimits, decode
+from breastapp.imaging.decode import DecodeLimits, decode, require_analysable_size
 from breastapp.imaging.errors import ImagingError
 from breastapp.orm import Analysis, Image, Study, User
 from breastapp.orm.types import new_uuid
@@ -91,6 +91,7 @@ def create_study(
                 laterality=choices.laterality,
                 spacing_mm=choices.spacing_mm,
             )
+            require_analysable_size(frame)
         except ImagingError as refusal:
             outcome.refused.append(
                 Refused(upload.filename, refusal.code, refusal.message, refusal.http_status)

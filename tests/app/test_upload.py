@@ -77,6 +77,16 @@ def test_json_api_reports_accepted_and_refused_files(app, rad_client, mias_png):
     assert sorted(event.detail for event in denied) == sorted(e["code"] for e in body["errors"])
 
 
+def test_an_icon_sized_image_is_refused_at_upload_with_its_size(app, rad_client):
+    buffer = io.BytesIO()
+    PILImage.fromarray(np.full((1, 1), 200, np.uint8)).save(buffer, "PNG")
+    response = upload(rad_client, [("icon.png", buffer.getvalue())], json_api=True)
+    assert response.status_code == 422
+    (error,) = response.get_json()["errors"]
+    assert error["code"] == "image_too_small" and "1 x 1 pixels" in error["message"]
+    assert queued_messages(app) == [] and db.session.scalars(db.select(Study)).all() == []
+
+
 def test_html_refusals_are_listed_next_to_their_file(rad_client):
     response = upload(rad_client, [("report.pdf", b"%PDF-1.4 not an image")])
     assert response.status_code == 415

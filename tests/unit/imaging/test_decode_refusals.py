@@ -43,6 +43,19 @@ def test_empty_file_is_refused():
     refusal(b"", errors.UnsupportedFormat)
 
 
+def test_an_icon_sized_image_decodes_but_is_refused_for_analysis():
+    from breastapp.imaging.decode import require_analysable_size
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((1, 40), 128, np.uint8)).save(buffer, "PNG")
+    with pytest.raises(errors.ImageTooSmall) as caught:
+        require_analysable_size(decode(buffer.getvalue()))
+    assert caught.value.http_status == 422 and "40 x 1 pixels" in caught.value.message
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((32, 32), 128, np.uint8)).save(buffer, "PNG")
+    assert require_analysable_size(decode(buffer.getvalue())).shape == (32, 32)  # the smallest accepted
+
+
 def test_structured_report_has_no_pixel_data():
     error = refusal(factory.structured_report(), errors.NoPixelData)
     assert "structured report" in error.message
