@@ -17,7 +17,7 @@ from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS
 from .classification import ClassificationConfig, Guide, train_classifier
 from .loop import device_name
 from .recipes import DATASET_OF, RECIPES, select_records
-from .segmentation import train_segmentation
+from .segmentation import SegmentationConfig, StartingWeights, train_segmentation
 
 logger = logging.getLogger(__name__)
 DATA_FOLDER = {"mias": "mini-mias", "busi": "busi"}
@@ -66,7 +66,8 @@ def train_recipe(
         guide = load_guide(run_dir.parent / config.guide) if config.guide else None
         model, card_fields, cv = train_classifier(samples, config, run_dir, guide)
     else:
-        model, card_fields, cv = train_segmentation(samples, config, run_dir, resume=resume)
+        start = starting_weights(models_dir, config) if config.initial_weights else None
+        model, card_fields, cv = train_segmentation(samples, config, run_dir, resume=resume, start=start)
     save_out_of_fold(run_dir, samples, cv, is_classifier)
     card = build_card(name, config, card_fields, dataset, samples, is_classifier)
     saved = save_weights(without_training_state(model), card, models_dir, name)
@@ -111,6 +112,28 @@ def load_guide(guide_run_dir: Path) -> Guide:
         ids = [str(image_id) for image_id in data["image_ids"]]
         maps = {image_id: data[f"map_{i}"].astype(np.float32) for i, image_id in enumerate(ids)}
     return Guide(maps=maps, segmenter_sha256=json.loads(weights.read_text())["sha256"])
+
+
+def starting_weights(models_dir: Path, config: SegmentationConfig) -> StartingWeights:
+    """The shipped network a recipe starts from (`initial_weights`), checked against its card's sha256
+    and required to have the recipe's architecture and widths, so its weights fit layer for layer."""
+    from breastapp.ml.registry import load_weights
+
+    name = config.initial_weights
+    if not (Path(models_dir) / f"{name}.keras").is_file():
+        raise FileNotFoundError(
+            f"{config.name} starts from the weights of {name}, and {models_dir}/{name}.keras is missing: "
+            f"train {name} first into the same --models-dir"
+        )
+    loaded = load_weights(models_dir, name)
+    card = loaded.card
+    if card["architecture"] != config.architecture or card.get("build_kwargs") != config.build_kwargs:
+        raise ValueError(
+            f"{config.name} cannot start from {name}: it is a {card['architecture']} with "
+            f"{card.get('build_kwargs')}, the recipe builds a {config.architecture} with "
+            f"{config.build_kwargs}"
+        )
+    return StartingWeights(name=name, sha256=card["sha256"], weights=loaded.model.get_weights())
 
 
 def save_out_of_fold(run_dir: Path, samples, cv: dict, is_classifier: bool) -> None:

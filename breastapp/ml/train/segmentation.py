@@ -48,6 +48,22 @@ class SegmentationConfig:
     # Average each map with the mirrored image's (mirrored back): cross-validation scores it, and the card
     # tells the engine to do the same (`inference.flip_tta`), so what ships is what was measured.
     flip_tta: bool = False
+    # Transfer learning: the name of a shipped network of the same architecture and widths whose weights
+    # start every fit (each fold and the final fit) instead of a random initialisation. The runner loads it
+    # from the models folder, checking its sha256, and the card names it (`StartingWeights`).
+    initial_weights: str | None = None
+
+
+@dataclass(frozen=True)
+class StartingWeights:
+    """The weights every fit of a recipe starts from (`SegmentationConfig.initial_weights`)."""
+
+    name: str
+    sha256: str
+    weights: list  # keras Model.get_weights() of that network
+
+    def describe(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256}
 
 
 def training_arrays(samples: list[CanonicalSample], config: SegmentationConfig, seed: int):
@@ -81,10 +97,14 @@ def searched(probability: np.ndarray, sample: CanonicalSample) -> np.ndarray:
     return np.where(sample.search_mask, probability, 0.0).astype(np.float32)
 
 
-def new_model(config: SegmentationConfig):
+def new_model(config: SegmentationConfig, start: StartingWeights | None = None):
+    """A freshly built network: randomly initialised, or holding `start`'s weights."""
     from breastapp.ml.architectures import build
 
-    return build(config.architecture, **config.build_kwargs)
+    model = build(config.architecture, **config.build_kwargs)
+    if start is not None:
+        model.set_weights(start.weights)
+    return model
 
 
 def run_fold(
@@ -95,6 +115,7 @@ def run_fold(
     fold_dir: Path,
     seed: int,
     resume=False,
+    start: StartingWeights | None = None,
 ):
     """Train on one fold (or, with `resume`, reuse its finished checkpoint); return
     (validation probability maps, best epoch, whether the fold was reused)."""
@@ -104,16 +125,19 @@ def run_fold(
         model, best_epoch = finished
         logger.info("%s: reusing the finished fold in %s", config.name, fold_dir)
     else:
-        model, best_epoch = fit_fold([samples[i] for i in train_index], validation, config, fold_dir, seed)
+        train = [samples[i] for i in train_index]
+        model, best_epoch = fit_fold(train, validation, config, fold_dir, seed, start)
     maps = [predict_probability(model, sample, config) for sample in validation]
     return maps, best_epoch, bool(finished)
 
 
-def fit_fold(train, validation, config: SegmentationConfig, fold_dir: Path, seed: int):
+def fit_fold(
+    train, validation, config: SegmentationConfig, fold_dir: Path, seed: int, start: StartingWeights | None
+):
     set_seeds(seed)
     train_arrays = training_arrays(train, config, seed)
     validation_arrays = training_arrays(validation, config, seed + 1)
-    model = new_model(config)
+    model = new_model(config, start)
     settings = replace(config.fit, epochs=config.cv_epochs, seed=seed)
     loss = make_loss(config.loss, config.positive_weight)
     history = fit(
@@ -197,7 +221,13 @@ def summarise(per_fold: list[dict]) -> dict:
     return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in per_fold[0]}
 
 
-def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: bool = False) -> dict:
+def cross_validate(
+    samples,
+    config: SegmentationConfig,
+    out_dir: Path,
+    resume: bool = False,
+    start: StartingWeights | None = None,
+) -> dict:
     """k-fold patient-level CV: per-fold metrics, the chosen threshold and the median best epoch."""
     splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
     oof_maps: list = [None] * len(samples)
@@ -219,6 +249,7 @@ def cross_validate(samples, config: SegmentationConfig, out_dir: Path, resume: b
             out_dir / f"fold{fold}",
             config.fit.seed + fold,
             resume,
+            start,
         )
         best_epochs.append(best_epoch)
         reused_folds += reused
@@ -257,10 +288,12 @@ def score_out_of_fold(maps, samples, fold_index: np.ndarray, min_area_px: float)
     return threshold, per_fold
 
 
-def final_fit(samples, config: SegmentationConfig, epochs: int, out_dir: Path):
+def final_fit(
+    samples, config: SegmentationConfig, epochs: int, out_dir: Path, start: StartingWeights | None = None
+):
     """Fit on every sample for a fixed number of epochs (no validation data left to stop on)."""
     set_seeds(config.fit.seed)
-    model = new_model(config)
+    model = new_model(config, start)
     arrays = training_arrays(samples, config, config.fit.seed)
     settings = replace(config.fit, epochs=epochs)
     fit(
@@ -278,10 +311,16 @@ def final_fit(samples, config: SegmentationConfig, epochs: int, out_dir: Path):
     return model
 
 
-def train_segmentation(samples, config: SegmentationConfig, out_dir: Path, resume: bool = False):
+def train_segmentation(
+    samples,
+    config: SegmentationConfig,
+    out_dir: Path,
+    resume: bool = False,
+    start: StartingWeights | None = None,
+):
     """Cross-validate, then fit the shipped network; returns (model, card fields)."""
     started = time.time()
-    cv = cross_validate(samples, config, out_dir, resume)
+    cv = cross_validate(samples, config, out_dir, resume, start)
     epochs = max(3, int(np.median(cv["best_epochs"])))
     # A resumed run reuses a finished cosine final fit of the same length: its checkpoint is its last
     # epoch, which is what final_fit returns (a constant-rate checkpoint is the lowest training loss).
@@ -291,7 +330,7 @@ def train_segmentation(samples, config: SegmentationConfig, out_dir: Path, resum
         logger.info("%s: reusing the finished final fit in %s", config.name, out_dir / "final")
         model = finished[0]
     else:
-        model = final_fit(samples, config, epochs, out_dir)
+        model = final_fit(samples, config, epochs, out_dir, start)
     card = {
         "input": {**asdict(config.spec), "tile": config.tiles.tile if config.tiles else config.spec.size},
         "hyperparameters": {
@@ -304,6 +343,7 @@ def train_segmentation(samples, config: SegmentationConfig, out_dir: Path, resum
             "build_kwargs": config.build_kwargs,
             "augment": asdict(config.augment),
             "tiles": asdict(config.tiles) if config.tiles else None,
+            "initial_weights": start.describe() if start else None,
         },
         "inference": {"flip_tta": config.flip_tta},
         "threshold_rule": "grid 0.05..0.95 maximising whole-set Dice (seed 003 eq. 4) on pooled "

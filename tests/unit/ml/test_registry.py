@@ -124,6 +124,10 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
         assert trained == value, f"{name}: card augment {key}={trained!r}, recipe {value!r}"
     if card["role"] == "segmentation":  # the engine runs the mirrored pass the recipe was measured with
         assert card_flip_tta(card) == recipe.flip_tta
+        started_from = recorded.get("initial_weights") or {}
+        assert started_from.get("name") == recipe.initial_weights, (
+            f"{name}: fits started from another network"
+        )
     assert card["build_kwargs"] == recipe.build_kwargs and card["architecture"] == recipe.architecture
     spec = asdict(recipe.spec)
     if card["role"] == "classification":  # a classifier's card gives its own input size and channels
