@@ -46,7 +46,7 @@ def defaults(instance_dir: Path) -> dict:
         "TASK_SOFT_LIMIT_S": 600,
         "TASK_HARD_LIMIT_S": 660,
         "TASK_MAX_ATTEMPTS": 3,
-        "MG_SEGMENTATION": ("mg_seg_bcir",),
+        "MG_SEGMENTATION": ("mg_seg_unet",),  # see ml/engine.EngineSettings
         "MG_CLASSIFIER": "mg_cls",
         "US_SEGMENTATION": "us_seg_unet",
         "US_CLASSIFIER": "us_cls",

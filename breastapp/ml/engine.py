@@ -33,7 +33,10 @@ class EngineSettings:
     """Which weights to use and how to tile; every field has a working default except the folder."""
 
     models_dir: Path
-    mg_segmentation: tuple[str, ...] = ("mg_seg_bcir",)  # two names = ensemble (average of probability maps)
+    # Two names = ensemble (average of probability maps). The classic U-Net, started from the ultrasound
+    # U-Net's weights, found more mini-MIAS masses at 2 false positives per image than the B-Cir U-Net
+    # (pooled out of fold 0.58 against 0.37; models/README.md); BREASTAPP_MG_SEGMENTATION picks another.
+    mg_segmentation: tuple[str, ...] = ("mg_seg_unet",)
     mg_classifier: str = "mg_cls"
     us_segmentation: str = "us_seg_unet"
     us_classifier: str = "us_cls"

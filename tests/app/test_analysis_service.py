@@ -61,7 +61,7 @@ def test_run_writes_files_lesions_and_done_in_one_go(engine_app, mias_png):
     row = db.session.get(Analysis, analysis.id)
     assert (row.status, row.attempts, row.error_code) == ("done", 1, None)
     assert row.verdict and 0.0 <= row.image_malignancy_prob <= 1.0
-    assert {w["name"] for w in row.weights} >= {"mg_seg_bcir", "mg_cls"}
+    assert {w["name"] for w in row.weights} >= {"mg_seg_unet", "mg_cls"}
     assert row.processing_s > 0 and row.started_at <= row.finished_at
     assert "untrained weights" in " ".join(row.notes)
     storage = Storage(engine_app.config["UPLOAD_DIR"])
@@ -74,7 +74,7 @@ def test_run_writes_files_lesions_and_done_in_one_go(engine_app, mias_png):
 
     # The result page, status JSON and downloads now show it.
     page = client.get(f"/analyses/{row.id}").get_data(as_text=True)
-    assert "Research use only — not for clinical use" in page and "mg_seg_bcir" in page
+    assert "Research use only — not for clinical use" in page and "mg_seg_unet" in page
     assert "Outlines" in page and "Heatmap" in page and "Original" in page
     assert "alert-untrained" in page  # initialised weights: the page must say the result means nothing
     assert client.get(f"/analyses/{row.id}/status").get_json()["status"] == "done"

@@ -83,7 +83,7 @@ def write_fake_weights(models_dir, names):
         (models_dir / f"{name}.json").write_text(json.dumps({"name": name, "sha256": sha}))
 
 
-NAMES = ["mg_seg_bcir", "mg_cls", "us_seg_unet", "us_cls"]
+NAMES = ["mg_seg_unet", "mg_cls", "us_seg_unet", "us_cls"]
 
 
 def test_missing_and_tampered_weights_are_named(tmp_path):
@@ -128,7 +128,7 @@ def test_production_refuses_weak_secret_missing_weights_and_old_database(tmp_pat
         create_app(production(tmp_path, SECRET_KEY="short"))
     message = str(refused.value)
     assert "BREASTAPP_SECRET_KEY" in message
-    assert "mg_seg_bcir" in message
+    assert "mg_seg_unet" in message
     assert "flask --app wsgi db upgrade" in message
 
 

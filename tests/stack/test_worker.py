@@ -176,7 +176,7 @@ def test_worker_process_analyses_an_upload_into_postgresql(setup, shared_data):
         assert row["processing_s"] > 0
         # The weights named in the row are the very files the worker loaded.
         recorded = {entry["name"]: entry["sha256"] for entry in row["weights"]}
-        assert recorded["mg_seg_bcir"] == sha256_file(setup.weights_dir / "mg_seg_bcir.keras")
+        assert recorded["mg_seg_unet"] == sha256_file(setup.weights_dir / "mg_seg_unet.keras")
         assert recorded["mg_cls"] == sha256_file(setup.weights_dir / "mg_cls.keras")
         # Result files sit beside the original, and the lesion rows match result.json's lesions.
         (result_json,) = setup.upload_dir.glob(f"*/{analysis_id}/result.json")

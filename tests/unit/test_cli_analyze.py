@@ -66,7 +66,7 @@ def test_analyze_writes_four_files_and_reports_a_refusal(shared_data, initialise
     assert result["disclaimer"] == RESEARCH_BANNER
     assert result["modality"] == "MG" and result["image_shape"] == [1024, 1024]
     assert 0.0 <= result["image_malignancy_prob"] <= 1.0
-    assert {w["name"] for w in result["weights"]} >= {"mg_seg_bcir", "mg_cls"}
+    assert {w["name"] for w in result["weights"]} >= {"mg_seg_unet", "mg_cls"}
     assert all(len(w["sha256"]) == 64 for w in result["weights"])
     assert any("untrained" in note for note in result["notes"])
     assert set(result["timings_s"]) >= {"decode", "preprocess", "segment", "draw"}

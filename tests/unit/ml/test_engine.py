@@ -81,7 +81,7 @@ def test_mammogram_end_to_end(engine, mammogram_bytes, initialised_models):
     result = output.result
     _check_common(output, (1024, 1024), initialised_models)
     assert result.modality == "MG"
-    assert [w.name for w in result.weights] == ["mg_seg_bcir", "mg_cls"]
+    assert [w.name for w in result.weights] == ["mg_seg_unet", "mg_cls"]
     probs = [lesion.malignancy_prob for lesion in result.lesions]
     assert probs == sorted(probs, reverse=True)
     assert result.image_malignancy_prob == (max(probs) if probs else 0.0)
@@ -201,7 +201,7 @@ def test_saliency_for_a_lesion_or_a_clear_refusal(engine, mammogram_bytes, ultra
 def test_missing_weights_are_reported_not_guessed(tmp_path):
     engine = Engine(EngineSettings(models_dir=tmp_path))
     frame = Frame(pixels=np.zeros((64, 64), np.float32), modality="MG", source_format="PNG")
-    with pytest.raises(WeightsError, match="mg_seg_bcir.keras is missing"):
+    with pytest.raises(WeightsError, match="mg_seg_unet.keras is missing"):
         engine.analyze(frame)
 
 
