@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from breastapp.ml.sliding_window import naive_predict, tile_origins  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("BREASTAPP_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-MG_NAMES = ("mg_seg_bcir", "mg_cls")  # what a mammogram analysis loads
+MG_NAMES = ("mg_seg_unet", "mg_cls")  # what a mammogram analysis loads by default
 STAGES = ("decode", "preprocess", "segment", "classify", "draw")
 GOALS = {
     "speedup_naive_over_engine": 3.0,  # at least
