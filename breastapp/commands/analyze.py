@@ -26,7 +26,9 @@ from breastapp.imaging.errors import ImagingError
 log = logging.getLogger(__name__)
 
 OUTPUT_FILES = ("overlay.png", "mask.png", "heatmap.png", "result.json")
-ENSEMBLE = ("mg_seg_bcir", "mg_seg_unet")  # the two mammography segmenters, averaged
+# The two mammography segmenters, averaged; the first one's threshold applies (the order models/README.md
+# measured the ensemble in).
+ENSEMBLE = ("mg_seg_unet", "mg_seg_bcir")
 HASH_CHARS = 12
 
 
