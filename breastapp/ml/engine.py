@@ -35,7 +35,7 @@ class EngineSettings:
     models_dir: Path
     # Two names = ensemble (average of probability maps). The classic U-Net, started from the ultrasound
     # U-Net's weights, found more mini-MIAS masses at 2 false positives per image than the B-Cir U-Net
-    # (pooled out of fold 0.58 against 0.37; models/README.md); BREASTAPP_MG_SEGMENTATION picks another.
+    # (pooled out of fold 0.58 against 0.40; models/README.md); BREASTAPP_MG_SEGMENTATION picks another.
     mg_segmentation: tuple[str, ...] = ("mg_seg_unet",)
     mg_classifier: str = "mg_cls"
     us_segmentation: str = "us_seg_unet"
