@@ -51,11 +51,36 @@ def segmentation_section(results: dict, examples) -> str:
         "",
         "![FROC](froc.png)",
         "",
+        *operating_points_table(results),
+        "",
         "### Examples (TP green, FP white, FN red)",
         "",
     ]
     lines += [f"![{name}]({name})" for name in examples]
     return "\n".join(lines)
+
+
+def operating_points_table(results: dict) -> list[str]:
+    """Markdown lines: each network's figures at every swept threshold (scoring.SWEPT_THRESHOLDS)."""
+    lines = [
+        "### Operating points",
+        "",
+        "What the engine would report if the card's threshold were another value: outlines and FROC "
+        "candidates both cut at that threshold (the FROC above stops at each card's own threshold). "
+        "Lowering it adds regions, but a region that grows into the tissue around a lesion can move its "
+        "centroid off the lesion, so sensitivity need not rise.",
+        "",
+        "| weights | threshold | Dice whole set | mean lesion-image Dice | sensitivity | FP per image |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in results.items():
+        lines += [
+            f"| {label} | {p['threshold']:.2f} | {_fmt(p['dice_whole_set'])} "
+            f"| {_fmt(p['mean_lesion_image_dice'])} | {_fmt(p['sensitivity'])} "
+            f"| {p['false_positives_per_image']:.2f} |"
+            for p in r["operating_points"]
+        ]
+    return lines
 
 
 def classification_section(

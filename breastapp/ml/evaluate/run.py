@@ -23,7 +23,7 @@ from breastapp.ml.registry import card_flip_tta
 from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specificity
 from .plots import plot_confusion, plot_froc, plot_roc
 from .report import classification_section, segmentation_section, write_report
-from .scoring import score_segmentation
+from .scoring import operating_points, score_segmentation
 
 logger = logging.getLogger(__name__)
 N_EXAMPLES = 6
@@ -144,6 +144,9 @@ def evaluate_segmentation(
                 maps, samples, threshold, candidate_threshold, card_min_area_px(operating)
             ),
             "threshold": threshold,
+            "operating_points": operating_points(
+                maps, [sample.lesion_mask for sample in samples], min_area_px=card_min_area_px(operating)
+            ),
         }
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
     shown = list(all_maps)[-1]

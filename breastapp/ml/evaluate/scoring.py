@@ -37,3 +37,30 @@ def score_segmentation(
         "mean_lesion_image_dice": float(np.mean(lesion_dice)) if lesion_dice else float("nan"),
         "lesions": int(sum(len(lesions) for lesions in truth_components)),
     }
+
+
+# Thresholds the evaluation report sweeps: enough to see the trade-off, few enough to read in one table.
+SWEPT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def operating_points(maps, truths, thresholds=SWEPT_THRESHOLDS, min_area_px: float = 1.0) -> list[dict]:
+    """What the engine would report if a card's threshold were each of `thresholds`.
+
+    At each threshold the outlines and the FROC candidates are cut at that same threshold, as the engine
+    cuts them. The FROC of one threshold stops at that threshold's regions, so a researcher choosing an
+    operating point needs this sweep: lowering the threshold adds regions but can also merge a mass with
+    the tissue around it, moving the region's centroid off the mass.
+    """
+    points = []
+    for threshold in thresholds:
+        scores = score_segmentation(maps, truths, threshold, threshold, min_area_px)
+        points.append(
+            {
+                "threshold": float(threshold),
+                "dice_whole_set": scores["table"]["whole_set"]["dice"],
+                "mean_lesion_image_dice": scores["mean_lesion_image_dice"],
+                "sensitivity": float(scores["froc"]["sensitivity"][-1]),
+                "false_positives_per_image": float(scores["froc"]["fppi"][-1]),
+            }
+        )
+    return points

@@ -142,3 +142,28 @@ def test_fold_summary_ignores_folds_without_a_value():
     summary = mean_and_spread([0.5, float("nan"), 0.7])
     assert summary["mean"] == pytest.approx(0.6) and summary["std"] == pytest.approx(0.1)
     assert np.isnan(summary["folds"][1])
+
+
+def test_operating_points_cut_outlines_and_candidates_at_each_threshold():
+    """Hand-computed sweep: a low threshold merges the mass with the tissue beside it and loses the hit."""
+    from breastapp.ml.evaluate.scoring import operating_points
+
+    truth = _mask((20, 20), (2, 2, 6, 6))  # a 16-px mass
+    probability = np.zeros((20, 20), np.float32)
+    probability[2:18, 6:20] = 0.4  # 224 px of tissue touching the mass on its right
+    probability[2:6, 2:6] = 0.85  # the mass itself
+    low, middle, high = operating_points([probability], [truth], thresholds=(0.3, 0.5, 0.9))
+    # 0.3: one 240-px region whose centroid (row ~9, column ~12) lies outside the mass: a false positive
+    assert low["sensitivity"] == 0.0 and low["false_positives_per_image"] == 1.0
+    assert low["dice_whole_set"] == pytest.approx(2 * 16 / (240 + 16))
+    # 0.5: the mass alone, outlined exactly and found
+    assert middle == {
+        "threshold": 0.5,
+        "dice_whole_set": pytest.approx(1.0),
+        "mean_lesion_image_dice": pytest.approx(1.0),
+        "sensitivity": 1.0,
+        "false_positives_per_image": 0.0,
+    }
+    # 0.9: nothing reported
+    assert high["sensitivity"] == 0.0 and high["false_positives_per_image"] == 0.0
+    assert high["dice_whole_set"] == 0.0 and high["mean_lesion_image_dice"] == 0.0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
+from breastapp.ml.evaluate.scoring import SWEPT_THRESHOLDS
 from breastapp.ml.train.augment import AugmentSettings, augment_pair
 from breastapp.ml.train.tiles import TileSettings, background_tiles, build_tile_set, crop
 
@@ -367,8 +368,13 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
         runs_dir=tmp_path / "runs",
         out_of_fold=True,
     )
-    assert "Dice whole set" in report.read_text() and (tmp_path / "report" / "froc.png").exists()
+    text = report.read_text()
+    assert "Dice whole set" in text and (tmp_path / "report" / "froc.png").exists()
     assert list((tmp_path / "report").glob("example_*.png"))
+    # the operating-point sweep: one row per swept threshold, in order
+    sweep = text.split("### Operating points")[1].split("###")[0]
+    swept = [line.split(" | ")[1] for line in sweep.splitlines() if line.startswith("| tiny_seg |")]
+    assert swept == [f"{t:.2f}" for t in SWEPT_THRESHOLDS]
 
 
 def tiny_mammography_config(**changes):
