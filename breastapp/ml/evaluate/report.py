@@ -53,6 +53,7 @@ def segmentation_section(results: dict, examples) -> str:
         "",
         *operating_points_table(results),
         "",
+        *found_by_size_table(results),
         "### Examples (TP green, FP white, FN red)",
         "",
     ]
@@ -81,6 +82,29 @@ def operating_points_table(results: dict) -> list[str]:
             for p in r["operating_points"]
         ]
     return lines
+
+
+def found_by_size_table(results: dict) -> list[str]:
+    """Markdown lines: lesions found at each card's threshold, by lesion diameter (none without a
+    physical pixel size)."""
+    sized = {label: r["by_size"] for label, r in results.items() if "by_size" in r}
+    if not sized:
+        return []
+    bins = [row["label"] for row in next(iter(sized.values()))]
+    lines = [
+        "### Lesions found, by size",
+        "",
+        "Found at each card's own threshold (the last point of its FROC), by the diameter of the circle "
+        "with the lesion's area.",
+        "",
+        "| weights | " + " | ".join(bins) + " |",
+        "|---" * (len(bins) + 1) + "|",
+    ]
+    for label, rows in sized.items():
+        lines.append(
+            f"| {label} | " + " | ".join(f"{row['found']} of {row['lesions']}" for row in rows) + " |"
+        )
+    return lines + [""]
 
 
 def classification_section(

@@ -23,7 +23,7 @@ from breastapp.ml.registry import card_flip_tta
 from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specificity
 from .plots import plot_confusion, plot_froc, plot_roc
 from .report import classification_section, segmentation_section, write_report
-from .scoring import operating_points, score_segmentation
+from .scoring import found_by_size, operating_points, score_segmentation
 
 logger = logging.getLogger(__name__)
 N_EXAMPLES = 6
@@ -148,6 +148,15 @@ def evaluate_segmentation(
                 maps, [sample.lesion_mask for sample in samples], min_area_px=card_min_area_px(operating)
             ),
         }
+        spacing_mm = operating["input"].get("spacing_mm")
+        if spacing_mm:  # lesion sizes in mm need a physical pixel size (ultrasound images have none)
+            results[label]["by_size"] = found_by_size(
+                maps,
+                [sample.lesion_mask for sample in samples],
+                candidate_threshold,
+                spacing_mm,
+                card_min_area_px(operating),
+            )
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
     shown = list(all_maps)[-1]
     examples = write_examples(

@@ -64,3 +64,46 @@ def operating_points(maps, truths, thresholds=SWEPT_THRESHOLDS, min_area_px: flo
             }
         )
     return points
+
+
+# Lesion diameters (mm) that split the by-size table: a screening aid is judged on the small masses.
+SIZE_EDGES_MM = (10.0, 20.0, 30.0)
+
+
+def size_bin_labels(edges_mm=SIZE_EDGES_MM) -> list[str]:
+    """'< 10 mm', '10-20 mm', ..., '≥ 30 mm' for the bins `found_by_size` counts."""
+    inner = [f"{low:g}-{high:g} mm" for low, high in zip(edges_mm, edges_mm[1:], strict=False)]
+    return [f"< {edges_mm[0]:g} mm", *inner, f"≥ {edges_mm[-1]:g} mm"]
+
+
+def found_by_size(
+    maps,
+    truths,
+    candidate_threshold: float,
+    spacing_mm: float,
+    min_area_px: float = 1.0,
+    edges_mm=SIZE_EDGES_MM,
+) -> list[dict]:
+    """Lesions found among the regions the engine reports, by lesion size.
+
+    Size is the diameter of the circle with the lesion's area (mini-MIAS lesions are circles); found means
+    hit by a candidate above `candidate_threshold` (the FROC's last point). One dict per bin of
+    `size_bin_labels(edges_mm)`: label, lesions, found.
+    """
+    labels = size_bin_labels(edges_mm)
+    lesions, found = [0] * len(labels), [0] * len(labels)
+    for probability, truth in zip(maps, truths, strict=True):
+        truth_lesions = components(truth)
+        if not truth_lesions:
+            continue
+        regions = candidates(probability, candidate_threshold, min_area_px, MAX_REGIONS)
+        detected = {index for _, index in match_image(regions, truth_lesions) if index is not None}
+        for index, lesion in enumerate(truth_lesions):
+            diameter_mm = 2.0 * np.sqrt(np.count_nonzero(lesion) / np.pi) * spacing_mm
+            size_bin = int(np.searchsorted(edges_mm, diameter_mm, side="right"))
+            lesions[size_bin] += 1
+            found[size_bin] += index in detected
+    return [
+        {"label": label, "lesions": count, "found": hit}
+        for label, count, hit in zip(labels, lesions, found, strict=True)
+    ]

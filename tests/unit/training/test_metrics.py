@@ -167,3 +167,19 @@ def test_operating_points_cut_outlines_and_candidates_at_each_threshold():
     # 0.9: nothing reported
     assert high["sensitivity"] == 0.0 and high["false_positives_per_image"] == 0.0
     assert high["dice_whole_set"] == 0.0 and high["mean_lesion_image_dice"] == 0.0
+
+
+def test_lesions_found_by_size_bins_each_lesion_by_its_equivalent_diameter():
+    """At 0.4 mm per pixel: a 16-px-wide square is ~7.2 mm across (equal-area circle), a 40-px one ~18 mm;
+    only the large one is hit."""
+    from breastapp.ml.evaluate.scoring import found_by_size, size_bin_labels
+
+    truth = _mask((100, 100), (5, 5, 21, 21), (50, 50, 90, 90))
+    probability = np.zeros((100, 100), np.float32)
+    probability[55:85, 55:85] = 0.9  # on the large lesion only
+    rows = found_by_size([probability, np.zeros((10, 10))], [truth, np.zeros((10, 10), bool)], 0.5, 0.4)
+    assert (
+        [row["label"] for row in rows] == size_bin_labels() == ["< 10 mm", "10-20 mm", "20-30 mm", "≥ 30 mm"]
+    )
+    assert [(row["lesions"], row["found"]) for row in rows] == [(1, 0), (1, 1), (0, 0), (0, 0)]
+    assert 2 * np.sqrt(16 * 16 / np.pi) * 0.4 == pytest.approx(7.2, abs=0.05)

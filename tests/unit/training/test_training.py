@@ -372,6 +372,7 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     assert "Dice whole set" in text and (tmp_path / "report" / "froc.png").exists()
     assert list((tmp_path / "report").glob("example_*.png"))
     # the operating-point sweep: one row per swept threshold, in order
+    assert "Lesions found, by size" not in text  # the folder dataset's canonical form has no pixel size
     sweep = text.split("### Operating points")[1].split("###")[0]
     swept = [line.split(" | ")[1] for line in sweep.splitlines() if line.startswith("| tiny_seg |")]
     assert swept == [f"{t:.2f}" for t in SWEPT_THRESHOLDS]
@@ -495,6 +496,8 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
             keep_pectoral=keep_pectoral,
         ).read_text()
         assert "| at the threshold: sensitivity | FP per image |" in report
+        # mammograms have a pixel size, so the report splits the lesions found by diameter
+        assert "| weights | < 10 mm | 10-20 mm | 20-30 mm | ≥ 30 mm |" in report
         assert ("pectoral muscle is NOT left out" in report) is keep_pectoral
 
 
