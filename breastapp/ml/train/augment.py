@@ -1,6 +1,7 @@
 """Augmentation applied IDENTICALLY to an image and its mask (geometry), and to the image alone
 (noise, intensity): horizontal and vertical flips, 90-degree rotations, small rotations with
-translation, Gaussian noise, and brightness/contrast/gamma changes, as the B-Cir U-Net seed lists.
+translation, Gaussian noise, and brightness/contrast/gamma changes, as the B-Cir U-Net seed lists; and,
+optionally, zoom.
 Pure numpy/OpenCV so the same code runs on CPU workers without TensorFlow.
 
 An input may carry extra channels after the image (a guided classifier's segmentation map): they move
@@ -25,6 +26,9 @@ class AugmentSettings:
     rot90: bool = True
     max_rotation_deg: float = 15.0
     max_translation_fraction: float = 0.1
+    # Zoom by a factor drawn log-uniformly from [1 / (1 + x), 1 + x] (0: none). Lesion sizes vary more
+    # between patients than a few dozen training lesions can show; a zoomed copy shows each at other sizes.
+    max_scale_change: float = 0.0
     noise_sigma: float = 0.02
     intensity: float = 0.1  # +- brightness / contrast, and gamma in [1 - x, 1 + x]
 
@@ -57,11 +61,21 @@ def _grey_changes(image, rng, settings):
 
 
 def _rotate_translate(image, mask, rng, settings):
-    if settings.max_rotation_deg <= 0 and settings.max_translation_fraction <= 0:
+    if (
+        settings.max_rotation_deg <= 0
+        and settings.max_translation_fraction <= 0
+        and settings.max_scale_change <= 0
+    ):
         return image, mask
     rows, cols = image.shape[:2]
     angle = rng.uniform(-settings.max_rotation_deg, settings.max_rotation_deg)
-    matrix = cv2.getRotationMatrix2D((cols / 2.0, rows / 2.0), angle, 1.0)
+    scale = 1.0
+    if (
+        settings.max_scale_change > 0
+    ):  # drawn only when asked for, so other recipes' streams stay as they were
+        bound = np.log1p(settings.max_scale_change)
+        scale = float(np.exp(rng.uniform(-bound, bound)))
+    matrix = cv2.getRotationMatrix2D((cols / 2.0, rows / 2.0), angle, scale)
     matrix[:, 2] += rng.uniform(-1, 1, size=2) * settings.max_translation_fraction * np.array([cols, rows])
     warped_image = cv2.warpAffine(
         image, matrix, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT

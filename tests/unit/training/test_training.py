@@ -106,6 +106,25 @@ def test_augmentation_without_vertical_flips_never_turns_an_image_upside_down():
     assert any(augment_pair(image.copy(), None, rng, flipping)[0][15].sum() == 4 for _ in range(40))
 
 
+def test_zoom_scales_image_and_mask_together_within_its_bounds_and_leaves_other_streams_alone():
+    """A centred 16x16 square zoomed by s covers about (16 s)^2 pixels, s within [1/1.25, 1.25]; the
+    square in the image and in the mask stay the same shape; with zoom off (the default) it keeps its size."""
+    mask = np.zeros((64, 64), np.float32)
+    mask[24:40, 24:40] = 1.0
+    geometry = dict(flips=False, rot90=False, max_rotation_deg=0, max_translation_fraction=0)
+    zooming = AugmentSettings(noise_sigma=0, intensity=0, max_scale_change=0.25, **geometry)
+    rng = np.random.default_rng(3)
+    scales = []
+    for _ in range(30):
+        image, moved = augment_pair(mask.copy(), mask.copy(), rng, zooming)
+        assert np.abs((image > 0.5) != (moved > 0.5)).mean() < 0.02
+        scales.append(np.sqrt(moved.sum()) / 16)
+    assert min(scales) > 1 / 1.25 - 0.07 and max(scales) < 1.25 + 0.07
+    assert min(scales) < 0.9 and max(scales) > 1.1  # it shrinks and grows
+    unzoomed = AugmentSettings(noise_sigma=0, intensity=0, **geometry)
+    assert np.array_equal(augment_pair(mask.copy(), mask.copy(), rng, unzoomed)[1], mask)
+
+
 def test_augmentation_changes_intensity_only_in_the_image():
     rng = np.random.default_rng(1)
     image = np.full((16, 16), 0.5, np.float32)
