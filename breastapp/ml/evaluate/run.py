@@ -68,14 +68,6 @@ def segmentation_maps(loaded, samples, card: dict) -> list[np.ndarray]:
     return [predict_probability(loaded.model, sample, config) for sample in samples]
 
 
-def segmentation_results(
-    maps, samples, threshold: float, candidate_threshold: float, min_area_px: float
-) -> dict:
-    truths = [sample.lesion_mask for sample in samples]
-    scores = score_segmentation(maps, truths, threshold, candidate_threshold, min_area_px)
-    return {**scores, "images": len(samples)}
-
-
 def card_min_area_px(card: dict) -> float:
     """The engine's smallest reported region for these weights, in canonical pixels."""
     from breastapp.ml.lesions import canonical_min_region_px
@@ -135,28 +127,22 @@ def evaluate_segmentation(
     # Each network at its own card's operating point; the ensemble at the first network's, as the
     # engine runs an ensemble (ml/pipeline.region_limits reads the first segmenter's card).
     card_of = {name: weights.card for name, weights in zip(names, loaded, strict=True)}
+    truths = [sample.lesion_mask for sample in samples]
     results = {}
     for label, maps in all_maps.items():
         operating = card_of.get(label, card)
         threshold, candidate_threshold = operating_point(operating)
-        results[label] = {
-            **segmentation_results(
-                maps, samples, threshold, candidate_threshold, card_min_area_px(operating)
-            ),
+        min_area_px = card_min_area_px(operating)
+        result = {
+            **score_segmentation(maps, truths, threshold, candidate_threshold, min_area_px),
+            "images": len(samples),
             "threshold": threshold,
-            "operating_points": operating_points(
-                maps, [sample.lesion_mask for sample in samples], min_area_px=card_min_area_px(operating)
-            ),
+            "operating_points": operating_points(maps, truths, min_area_px=min_area_px),
         }
         spacing_mm = operating["input"].get("spacing_mm")
         if spacing_mm:  # lesion sizes in mm need a physical pixel size (ultrasound images have none)
-            results[label]["by_size"] = found_by_size(
-                maps,
-                [sample.lesion_mask for sample in samples],
-                candidate_threshold,
-                spacing_mm,
-                card_min_area_px(operating),
-            )
+            result["by_size"] = found_by_size(result["lesion_hits"], spacing_mm)
+        results[label] = result
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
     shown = list(all_maps)[-1]
     examples = write_examples(

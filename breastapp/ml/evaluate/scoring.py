@@ -36,6 +36,12 @@ def score_segmentation(
         "sensitivity_at": sensitivity_at(curve, FPPI_POINTS),
         "mean_lesion_image_dice": float(np.mean(lesion_dice)) if lesion_dice else float("nan"),
         "lesions": int(sum(len(lesions) for lesions in truth_components)),
+        # every lesion's area (pixels) and whether a candidate hit it: what `found_by_size` bins
+        "lesion_hits": [
+            (int(np.count_nonzero(lesion)), any(index == i for _, index in found))
+            for lesions, found in zip(truth_components, matched, strict=True)
+            for i, lesion in enumerate(lesions)
+        ],
     }
 
 
@@ -76,33 +82,20 @@ def size_bin_labels(edges_mm=SIZE_EDGES_MM) -> list[str]:
     return [f"< {edges_mm[0]:g} mm", *inner, f"≥ {edges_mm[-1]:g} mm"]
 
 
-def found_by_size(
-    maps,
-    truths,
-    candidate_threshold: float,
-    spacing_mm: float,
-    min_area_px: float = 1.0,
-    edges_mm=SIZE_EDGES_MM,
-) -> list[dict]:
+def found_by_size(lesion_hits, spacing_mm: float, edges_mm=SIZE_EDGES_MM) -> list[dict]:
     """Lesions found among the regions the engine reports, by lesion size.
 
-    Size is the diameter of the circle with the lesion's area (mini-MIAS lesions are circles); found means
-    hit by a candidate above `candidate_threshold` (the FROC's last point). One dict per bin of
-    `size_bin_labels(edges_mm)`: label, lesions, found.
+    `lesion_hits` is `score_segmentation`'s (area in pixels, hit) per lesion, so "found" is the FROC's last
+    point. Size is the diameter of the circle with the lesion's area (mini-MIAS lesions are circles). One
+    dict per bin of `size_bin_labels(edges_mm)`: label, lesions, found.
     """
     labels = size_bin_labels(edges_mm)
     lesions, found = [0] * len(labels), [0] * len(labels)
-    for probability, truth in zip(maps, truths, strict=True):
-        truth_lesions = components(truth)
-        if not truth_lesions:
-            continue
-        regions = candidates(probability, candidate_threshold, min_area_px, MAX_REGIONS)
-        detected = {index for _, index in match_image(regions, truth_lesions) if index is not None}
-        for index, lesion in enumerate(truth_lesions):
-            diameter_mm = 2.0 * np.sqrt(np.count_nonzero(lesion) / np.pi) * spacing_mm
-            size_bin = int(np.searchsorted(edges_mm, diameter_mm, side="right"))
-            lesions[size_bin] += 1
-            found[size_bin] += index in detected
+    for area_px, hit in lesion_hits:
+        diameter_mm = 2.0 * np.sqrt(area_px / np.pi) * spacing_mm
+        size_bin = int(np.searchsorted(edges_mm, diameter_mm, side="right"))
+        lesions[size_bin] += 1
+        found[size_bin] += hit
     return [
         {"label": label, "lesions": count, "found": hit}
         for label, count, hit in zip(labels, lesions, found, strict=True)

@@ -172,12 +172,15 @@ def test_operating_points_cut_outlines_and_candidates_at_each_threshold():
 def test_lesions_found_by_size_bins_each_lesion_by_its_equivalent_diameter():
     """At 0.4 mm per pixel: a 16-px-wide square is ~7.2 mm across (equal-area circle), a 40-px one ~18 mm;
     only the large one is hit."""
-    from breastapp.ml.evaluate.scoring import found_by_size, size_bin_labels
+    from breastapp.ml.evaluate.scoring import found_by_size, score_segmentation, size_bin_labels
 
     truth = _mask((100, 100), (5, 5, 21, 21), (50, 50, 90, 90))
     probability = np.zeros((100, 100), np.float32)
     probability[55:85, 55:85] = 0.9  # on the large lesion only
-    rows = found_by_size([probability, np.zeros((10, 10))], [truth, np.zeros((10, 10), bool)], 0.5, 0.4)
+    scores = score_segmentation(
+        [probability, np.zeros((10, 10))], [truth, np.zeros((10, 10), bool)], 0.5, 0.5
+    )
+    rows = found_by_size(scores["lesion_hits"], 0.4)
     assert (
         [row["label"] for row in rows] == size_bin_labels() == ["< 10 mm", "10-20 mm", "20-30 mm", "≥ 30 mm"]
     )
