@@ -19,7 +19,7 @@ from breastapp.ml.datasets.prepare import load_samples
 from breastapp.ml.datasets.records import MASS
 
 from .recipes import DATASET_OF, RECIPES, select_records
-from .segmentation import score_out_of_fold, summarise
+from .segmentation import score_out_of_fold, summarise, threshold_rule_text
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,14 @@ def refresh_segmentation_card(
     loaded = load_weights(models_dir, name)
     card = {key: value for key, value in loaded.card.items() if key not in ("sha256", "name", "created_at")}
     cv = card["metrics"]["cross_validation"]
-    threshold, per_fold = score_out_of_fold(maps, samples, fold_index, card_min_area_px(card))
+    threshold, per_fold = score_out_of_fold(
+        maps, samples, fold_index, card_min_area_px(card), config.fp_budget_per_image
+    )
     cv.update(
         per_fold=per_fold, summary=summarise(per_fold), threshold=threshold, candidate_threshold=threshold
     )
     card["thresholds"].update(segmentation=threshold, froc_candidate=threshold)
+    card["threshold_rule"] = threshold_rule_text(config)
     save_weights(loaded.model, card, models_dir, name)
     logger.info("%s: cross-validated metrics recomputed from %d out-of-fold maps", name, len(maps))
     return card

@@ -3,8 +3,8 @@
 Mammography: lesion-centred tiles (+ shifted copies + background tiles) for training; every fold's
 validation images are then segmented WHOLE through the engine's own sliding window, so the
 cross-validated FROC and Dice measure what ships. Ultrasound: the whole canonical image is the input.
-The operating threshold is chosen on the pooled out-of-fold probability maps (rule: the threshold in
-0.05..0.95 maximising seed 003's whole-set Dice); the final fit runs the median best epoch of the folds.
+The operating threshold is chosen on the pooled out-of-fold probability maps, by the recipe's rule
+(`choose_threshold`); the final fit runs the median best epoch of the folds.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from breastapp.ml.datasets.prepare import CanonicalSample, CanonicalSpec
 from breastapp.ml.datasets.splits import kfold_indices
-from breastapp.ml.evaluate.scoring import score_segmentation
+from breastapp.ml.evaluate.scoring import operating_points, score_segmentation
 from breastapp.ml.evaluate.segmentation import OverlapSums
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region_px
 
@@ -52,6 +52,11 @@ class SegmentationConfig:
     # start every fit (each fold and the final fit) instead of a random initialisation. The runner loads it
     # from the models folder, checking its sha256, and the card names it (`StartingWeights`).
     initial_weights: str | None = None
+    # Threshold rule. None: the grid threshold with the highest whole-set Dice (seed 003's outlines). A
+    # number: the lowest grid threshold whose reported regions carry at most that many false positives per
+    # image, pooled over the out-of-fold maps - a screening aid's operating point (most lesions found
+    # within a reading budget), where maximum Dice favours clean outlines of the masses it already finds.
+    fp_budget_per_image: float | None = None
 
 
 @dataclass(frozen=True)
@@ -180,8 +185,18 @@ def finished_fit(fit_dir: Path):
     return keras.models.load_model(fit_dir / "best.keras", compile=False), rows
 
 
-def choose_threshold(maps, truths) -> float:
-    """The grid threshold maximising whole-set Dice (equation 4) on out-of-fold maps."""
+def choose_threshold(
+    maps, truths, fp_budget_per_image: float | None = None, min_area_px: float = 1.0
+) -> float:
+    """The operating threshold of out-of-fold maps, by the rule `SegmentationConfig.fp_budget_per_image`
+    names: maximum whole-set Dice when None, else the lowest grid threshold within that budget."""
+    if fp_budget_per_image is None:
+        return max_dice_threshold(maps, truths)
+    return lowest_threshold_within_budget(maps, truths, fp_budget_per_image, min_area_px)
+
+
+def max_dice_threshold(maps, truths) -> float:
+    """The grid threshold maximising whole-set Dice (equation 4)."""
     scores = []
     for threshold in THRESHOLD_GRID:
         sums = OverlapSums()
@@ -189,6 +204,29 @@ def choose_threshold(maps, truths) -> float:
             sums.add(probability > threshold, truth)
         scores.append(sums.dice)
     return float(THRESHOLD_GRID[int(np.argmax(scores))])
+
+
+def lowest_threshold_within_budget(maps, truths, fp_budget_per_image: float, min_area_px: float) -> float:
+    """The lowest grid threshold whose regions (those of at least `min_area_px`, as the engine reports
+    them) hold at most `fp_budget_per_image` false positives per image. Every grid threshold is scored:
+    false positives need not fall monotonically, since a lower threshold can merge two regions into one.
+    No threshold within the budget: the one with the fewest false positives (the highest, on a tie)."""
+    points = operating_points(maps, truths, THRESHOLD_GRID, min_area_px)
+    within = [p["threshold"] for p in points if p["false_positives_per_image"] <= fp_budget_per_image]
+    if within:
+        return float(min(within))
+    fewest = min(p["false_positives_per_image"] for p in points)
+    return float(max(p["threshold"] for p in points if p["false_positives_per_image"] == fewest))
+
+
+def threshold_rule_text(config: SegmentationConfig) -> str:
+    """The card's sentence for how its threshold was chosen."""
+    if config.fp_budget_per_image is None:
+        return "grid 0.05..0.95 maximising whole-set Dice (seed 003 eq. 4) on pooled out-of-fold maps"
+    return (
+        f"lowest of grid 0.05..0.95 with at most {config.fp_budget_per_image:g} false-positive regions per "
+        "image (regions the engine reports, scored as the FROC scores them) on pooled out-of-fold maps"
+    )
 
 
 def fold_metrics(
@@ -260,7 +298,9 @@ def cross_validate(
     min_area_px = canonical_min_region_px(
         DEFAULT_REGION_THRESHOLDS, config.spec.modality, config.spec.spacing_mm
     )
-    threshold, per_fold = score_out_of_fold(oof_maps, samples, fold_index, min_area_px)
+    threshold, per_fold = score_out_of_fold(
+        oof_maps, samples, fold_index, min_area_px, config.fp_budget_per_image
+    )
     candidate_threshold = threshold  # FROC candidates: the regions the engine would report
     np.save(out_dir / "oof_index.npy", fold_index)
     return {
@@ -274,12 +314,16 @@ def cross_validate(
     }
 
 
-def score_out_of_fold(maps, samples, fold_index: np.ndarray, min_area_px: float) -> tuple[float, list[dict]]:
+def score_out_of_fold(
+    maps, samples, fold_index: np.ndarray, min_area_px: float, fp_budget_per_image: float | None = None
+) -> tuple[float, list[dict]]:
     """(threshold, per-fold metrics) of whole-breast out-of-fold maps: each map cut as the engine cuts it
-    (`searched`), the threshold chosen on the pooled cut maps, every fold scored at it with FROC candidates
-    at the same threshold. `fold_index[i]` is the fold that held image i out."""
+    (`searched`), the threshold chosen on the pooled cut maps by the recipe's rule (`choose_threshold`),
+    every fold scored at it with FROC candidates at the same threshold. `fold_index[i]` is the fold that
+    held image i out."""
     scored = [searched(probability, sample) for probability, sample in zip(maps, samples, strict=True)]
-    threshold = choose_threshold(scored, [sample.lesion_mask for sample in samples])
+    truths = [sample.lesion_mask for sample in samples]
+    threshold = choose_threshold(scored, truths, fp_budget_per_image, min_area_px)
     per_fold = []
     for fold in range(int(fold_index.max()) + 1):
         members = np.flatnonzero(fold_index == fold)
@@ -344,10 +388,10 @@ def train_segmentation(
             "augment": asdict(config.augment),
             "tiles": asdict(config.tiles) if config.tiles else None,
             "initial_weights": start.describe() if start else None,
+            "fp_budget_per_image": config.fp_budget_per_image,
         },
         "inference": {"flip_tta": config.flip_tta},
-        "threshold_rule": "grid 0.05..0.95 maximising whole-set Dice (seed 003 eq. 4) on pooled "
-        "out-of-fold maps",
+        "threshold_rule": threshold_rule_text(config),
         "cv": {k: cv[k] for k in ("threshold", "best_epochs", "per_fold", "summary", "candidate_threshold")},
         "training_time_s": round(time.time() - started, 1),
     }

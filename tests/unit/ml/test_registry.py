@@ -128,6 +128,11 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
         assert started_from.get("name") == recipe.initial_weights, (
             f"{name}: fits started from another network"
         )
+        from breastapp.ml.train.segmentation import threshold_rule_text
+
+        # the card's threshold was chosen by the rule the recipe names today
+        assert recorded.get("fp_budget_per_image") == recipe.fp_budget_per_image
+        assert card["threshold_rule"] == threshold_rule_text(recipe)
     assert card["build_kwargs"] == recipe.build_kwargs and card["architecture"] == recipe.architecture
     spec = asdict(recipe.spec)
     if card["role"] == "classification":  # a classifier's card gives its own input size and channels

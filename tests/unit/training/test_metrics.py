@@ -186,3 +186,44 @@ def test_lesions_found_by_size_bins_each_lesion_by_its_equivalent_diameter():
     )
     assert [(row["lesions"], row["found"]) for row in rows] == [(1, 0), (1, 1), (0, 0), (0, 0)]
     assert 2 * np.sqrt(16 * 16 / np.pi) * 0.4 == pytest.approx(7.2, abs=0.05)
+
+
+def _mass_and_three_false_positives():
+    """A found mass (0.85) and three blobs of tissue far from it, at probabilities between grid steps."""
+    truth = _mask((40, 40), (2, 2, 6, 6))
+    probability = np.zeros((40, 40), np.float32)
+    probability[2:6, 2:6] = 0.85
+    probability[20:24, 2:6] = 0.72
+    probability[20:24, 20:24] = 0.52
+    probability[2:6, 30:34] = 0.33
+    return probability, truth
+
+
+@pytest.mark.parametrize("budget, expected", [(2.0, 0.35), (1.0, 0.55), (0.0, 0.75)])
+def test_budget_rule_takes_the_lowest_threshold_within_the_false_positive_budget(budget, expected):
+    from breastapp.ml.train.segmentation import choose_threshold
+
+    probability, truth = _mass_and_three_false_positives()
+    # 0.30 keeps all three blobs (3 FP); 0.35 drops the 0.33 blob; 0.55 the 0.52; 0.75 the 0.72
+    assert choose_threshold([probability], [truth], fp_budget_per_image=budget) == expected
+
+
+def test_budget_rule_ignores_regions_smaller_than_the_engine_reports_and_falls_back_to_fewest():
+    from breastapp.ml.train.segmentation import choose_threshold
+
+    probability, truth = _mass_and_three_false_positives()
+    probability[30, 30] = 0.45  # one pixel: below a 4-px minimum region, the engine never shows it
+    assert choose_threshold([probability], [truth], fp_budget_per_image=2.0, min_area_px=4) == 0.35
+    assert choose_threshold([probability], [truth], fp_budget_per_image=2.0, min_area_px=1) == 0.45
+    probability[30:34, 30:34] = (
+        0.99  # a false positive no grid threshold removes: fewest FP, highest threshold
+    )
+    assert choose_threshold([probability], [truth], fp_budget_per_image=0.0) == 0.95
+
+
+def test_without_a_budget_the_rule_is_maximum_whole_set_dice():
+    from breastapp.ml.train.segmentation import choose_threshold
+
+    probability, truth = _mass_and_three_false_positives()
+    # Above 0.72 only the mass is left, outlined exactly (Dice 1); 0.85 itself drops the mass
+    assert choose_threshold([probability], [truth]) == 0.75
