@@ -57,6 +57,10 @@ class SegmentationConfig:
     # image, pooled over the out-of-fold maps - a screening aid's operating point (most lesions found
     # within a reading budget), where maximum Dice favours clean outlines of the masses it already finds.
     fp_budget_per_image: float | None = None
+    # Seed of the patient folds when it differs from the training seed (None: fit.seed). Holding the folds
+    # while the training seeds change is how a trial is rerun: same held-out patients, other tiles,
+    # augmentations and order. Fold k trains with seed fit.seed + k either way.
+    split_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -267,7 +271,8 @@ def cross_validate(
     start: StartingWeights | None = None,
 ) -> dict:
     """k-fold patient-level CV: per-fold metrics, the chosen threshold and the median best epoch."""
-    splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
+    split_seed = config.fit.seed if config.split_seed is None else config.split_seed
+    splits = kfold_indices(samples, config.folds, seed=split_seed)
     oof_maps: list = [None] * len(samples)
     best_epochs, fold_of, reused_folds = [], {}, 0
     for fold, (train_index, validation_index) in enumerate(splits):
@@ -389,6 +394,7 @@ def train_segmentation(
             "tiles": asdict(config.tiles) if config.tiles else None,
             "initial_weights": start.describe() if start else None,
             "fp_budget_per_image": config.fp_budget_per_image,
+            "split_seed": config.split_seed,
         },
         "inference": {"flip_tta": config.flip_tta},
         "threshold_rule": threshold_rule_text(config),

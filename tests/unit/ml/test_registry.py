@@ -132,6 +132,7 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
 
         # the card's threshold was chosen by the rule the recipe names today
         assert recorded.get("fp_budget_per_image") == recipe.fp_budget_per_image
+        assert recorded.get("split_seed") == recipe.split_seed
         assert card["threshold_rule"] == threshold_rule_text(recipe)
     assert card["build_kwargs"] == recipe.build_kwargs and card["architecture"] == recipe.architecture
     spec = asdict(recipe.spec)

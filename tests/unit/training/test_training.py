@@ -338,6 +338,8 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
         fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2, schedule="cosine"),
         cv_epochs=1,
         folds=2,
+        fp_budget_per_image=1.0,
+        split_seed=7,
     )
     card = train_recipe(
         "tiny_seg",
@@ -353,6 +355,18 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     assert set(card["metrics"]["cross_validation"]["summary"]) >= {"dice_whole_set", "sensitivity_at_2_fppi"}
     assert len(card["metrics"]["cross_validation"]["per_fold"]) == 2
     assert (tmp_path / "runs" / "tiny_seg" / "fold0" / "epochs.csv").exists()
+    # the card names the rule that chose its threshold, and the folds follow split_seed, not fit.seed
+    assert card["threshold_rule"].startswith("lowest of grid 0.05..0.95 with at most 1 false-positive")
+    assert card["hyperparameters"]["fp_budget_per_image"] == 1.0
+    assert card["hyperparameters"]["split_seed"] == 7 and card["hyperparameters"]["seed"] == 0
+    from breastapp.ml.datasets import load_dataset
+    from breastapp.ml.datasets.splits import kfold_indices
+
+    records = load_dataset("folder", folder_dataset)
+    by_split_seed, by_fit_seed = kfold_indices(records, 2, seed=7), kfold_indices(records, 2, seed=0)
+    assert by_split_seed != by_fit_seed  # otherwise this check could not tell the two seeds apart
+    fold_of = np.load(tmp_path / "runs" / "tiny_seg" / "oof_index.npy")
+    assert [list(np.flatnonzero(fold_of == fold)) for fold in (0, 1)] == [held for _, held in by_split_seed]
     assert (tmp_path / "runs" / "tiny_seg" / "fold0" / "learning_curve.png").exists()
     probability = loaded.model.predict(np.zeros((1, 32, 32, 1), np.float32), verbose=0)
     assert probability.shape == (1, 32, 32, 1)
