@@ -61,13 +61,23 @@ RECIPES = {
         # preset over 6 epochs at every FPPI, by less than a rerun's noise on 44 masses (models/README.md).
         # Under early stopping this optimiser had left two folds marking nothing; under the cosine decay none
         # did, though the fifth fold still stays below the pooled threshold, as it did before.
-        fit=replace(SEG_FIT, learning_rate=1e-3, beta_1=0.9),
+        # Training seeds 100 + fold on the folds of seed 0 (split_seed): the run that confirmed the zoom and
+        # false-positive-budget changes below, rerun on the same patients with other seeds than the run
+        # that suggested them (models/README.md).
+        fit=replace(SEG_FIT, learning_rate=1e-3, beta_1=0.9, seed=100),
+        split_seed=SEG_FIT.seed,
         cv_epochs=15,
         positive_weight=1.0,
         # Every fit starts from the shipped ultrasound U-Net (same network, trained on BUSI: no mini-MIAS
         # image, so the folds stay disjoint). Same folds, one change: fold-mean sensitivity at 2 FPPI 0.46 ->
         # 0.56, no fold left marking nothing, per-image Dice 0.215 -> 0.269 (models/README.md).
         initial_weights="us_seg_unet",
+        # Tiles zoomed 0.8-1.25: a fold's 35-odd masses show few sizes, and masses under 20 mm were most missed.
+        augment=AugmentSettings(max_scale_change=0.25),
+        # A screening aid's operating point: the lowest threshold with at most 2 false-positive regions per
+        # image on the pooled out-of-fold maps, instead of the maximum-Dice threshold, which favours clean
+        # outlines of the masses already found over finding more of them (models/README.md).
+        fp_budget_per_image=2.0,
     ),
     "mg_cls": ClassificationConfig(
         name="mg_cls",
