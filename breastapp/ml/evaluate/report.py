@@ -15,7 +15,7 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def segmentation_section(results: dict, examples) -> str:
+def segmentation_section(results: dict, examples, comparison: list[dict] | None = None) -> str:
     lines = [
         "## Segmentation",
         "Threshold: each network's own card threshold (an ensemble: its first network's, as the engine "
@@ -54,6 +54,7 @@ def segmentation_section(results: dict, examples) -> str:
         *operating_points_table(results),
         "",
         *found_by_size_table(results),
+        *ensemble_comparison_table(comparison or []),
         "### Examples (TP green, FP white, FN red)",
         "",
     ]
@@ -82,6 +83,30 @@ def operating_points_table(results: dict) -> list[str]:
             for p in r["operating_points"]
         ]
     return lines
+
+
+def ensemble_comparison_table(rows: list[dict]) -> list[str]:
+    """Markdown lines: whether the ensemble helps, against each network alone (compare.compare_ensemble)."""
+    if not rows:
+        return []
+    lines = [
+        "### Does the ensemble help?",
+        "",
+        "The ensemble against each network alone on the same images: the difference (ensemble minus alone) "
+        "with its 95% interval over resamples of whole patients, drawn the same for both. It helps when "
+        "the whole interval is above zero, hurts when it is below, and otherwise these images cannot tell "
+        "the two apart.",
+        "",
+        "| against | metric | ensemble | alone | difference (95% CI) | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['alone']} | {row['metric']} | {_fmt(row['b'])} | {_fmt(row['a'])} "
+            f"| {row['difference']:+.3f} ({row['low']:+.3f} to {row['high']:+.3f}; {row['resamples']} "
+            f"resamples) | {row['verdict']} |"
+        )
+    return lines + [""]
 
 
 def found_by_size_table(results: dict) -> list[str]:

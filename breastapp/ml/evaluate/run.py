@@ -21,12 +21,14 @@ from breastapp.ml.datasets.records import MASS
 from breastapp.ml.registry import card_flip_tta
 
 from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specificity
+from .compare import compare_ensemble
 from .plots import plot_confusion, plot_froc, plot_roc
 from .report import classification_section, segmentation_section, write_report
 from .scoring import found_by_size, operating_points, score_segmentation
 
 logger = logging.getLogger(__name__)
 N_EXAMPLES = 6
+ENSEMBLE = "ensemble (mean)"  # the report's label for the engine's ensemble of the weights given
 
 
 def spec_from_card(card: dict) -> CanonicalSpec:
@@ -121,9 +123,7 @@ def evaluate_segmentation(
         for label, maps in all_maps.items()
     }
     if len(names) > 1:
-        all_maps["ensemble (mean)"] = [
-            np.mean(stack, axis=0) for stack in zip(*all_maps.values(), strict=True)
-        ]
+        all_maps[ENSEMBLE] = [np.mean(stack, axis=0) for stack in zip(*all_maps.values(), strict=True)]
     # Each network at its own card's operating point; the ensemble at the first network's, as the
     # engine runs an ensemble (ml/pipeline.region_limits reads the first segmenter's card).
     card_of = {name: weights.card for name, weights in zip(names, loaded, strict=True)}
@@ -143,12 +143,17 @@ def evaluate_segmentation(
         if spacing_mm:  # lesion sizes in mm need a physical pixel size (ultrasound images have none)
             result["by_size"] = found_by_size(result["lesion_hits"], spacing_mm)
         results[label] = result
+    comparison = (
+        compare_ensemble(results, ENSEMBLE, [sample.patient_id for sample in samples])
+        if ENSEMBLE in results
+        else []
+    )
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
     shown = list(all_maps)[-1]
     examples = write_examples(
         samples, all_maps[shown], results[shown]["threshold"], out_dir, card["modality"]
     )
-    return segmentation_section(results, examples)
+    return segmentation_section(results, examples, comparison)
 
 
 def operating_point(card: dict) -> tuple[float, float]:

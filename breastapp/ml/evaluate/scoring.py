@@ -28,14 +28,24 @@ def score_segmentation(
         match_image(candidates(m, candidate_threshold, min_area_px, MAX_REGIONS), lesions)
         for m, lesions in zip(maps, truth_components, strict=True)
     ]
-    curve = froc_curve(matched, [len(lesions) for lesions in truth_components])
-    lesion_dice = [per_image_dice(m > threshold, g) for m, g in zip(maps, truths, strict=True) if g.any()]
+    lesion_counts = [len(lesions) for lesions in truth_components]
+    curve = froc_curve(matched, lesion_counts)
+    # NaN for an image without a lesion: it has no outline to score (the mean leaves it out)
+    image_dice = [
+        per_image_dice(m > threshold, g) if g.any() else float("nan")
+        for m, g in zip(maps, truths, strict=True)
+    ]
+    lesion_dice = [value for value in image_dice if value == value]
     return {
         "table": table,
         "froc": curve,
         "sensitivity_at": sensitivity_at(curve, FPPI_POINTS),
         "mean_lesion_image_dice": float(np.mean(lesion_dice)) if lesion_dice else float("nan"),
-        "lesions": int(sum(len(lesions) for lesions in truth_components)),
+        "lesions": int(sum(lesion_counts)),
+        # per image, for paired comparisons (compare.py): matched candidates, lesion count, Dice
+        "matched": matched,
+        "lesion_counts": lesion_counts,
+        "image_dice": image_dice,
         # every lesion's area (pixels) and whether a candidate hit it: what `found_by_size` bins
         "lesion_hits": [
             (int(np.count_nonzero(lesion)), any(index == i for _, index in found))

@@ -227,3 +227,58 @@ def test_without_a_budget_the_rule_is_maximum_whole_set_dice():
     probability, truth = _mass_and_three_false_positives()
     # Above 0.72 only the mass is left, outlined exactly (Dice 1); 0.85 itself drops the mass
     assert choose_threshold([probability], [truth]) == 0.75
+
+
+def _one_lesion_images(found_flags, false_positives):
+    """`score_segmentation`-like per-image fields: one lesion per image, found (score 0.9) or not, plus
+    `false_positives` false candidates (score 0.5) on every image."""
+    matched = [([(0.9, 0)] if found else []) + [(0.5, None)] * false_positives for found in found_flags]
+    return {"matched": matched, "lesion_counts": [1] * len(found_flags)}
+
+
+def test_paired_bootstrap_difference_and_verdicts_by_hand():
+    from breastapp.ml.evaluate.compare import (
+        HELPS,
+        HURTS,
+        UNCLEAR,
+        compare_ensemble,
+        mean_lesion_image_dice,
+        sensitivity_at_fppi,
+        verdict,
+    )
+
+    groups = np.arange(20) // 2  # 10 patients, two images each
+    alone = {**_one_lesion_images([True] * 10 + [False] * 10, 1), "image_dice": [0.5] * 20}
+    ensemble = {**_one_lesion_images([True] * 20, 1), "image_dice": [0.6] * 10 + [float("nan")] * 10}
+    # by hand: alone finds 10 of 20 lesions, the ensemble 20 of 20, both with 1 FP per image (<= 2 FPPI)
+    assert sensitivity_at_fppi(alone["matched"], alone["lesion_counts"], np.arange(20)) == 0.5
+    assert sensitivity_at_fppi(ensemble["matched"], ensemble["lesion_counts"], np.arange(20)) == 1.0
+    # a patient drawn twice counts twice; images without a lesion have no outline (NaN) and are left out
+    assert sensitivity_at_fppi(alone["matched"], alone["lesion_counts"], [0, 0, 19]) == pytest.approx(2 / 3)
+    assert mean_lesion_image_dice(ensemble["image_dice"], [0, 15, 15]) == pytest.approx(0.6)
+    rows = compare_ensemble({"net": alone, "ensemble": ensemble}, "ensemble", groups, n_resamples=300)
+    detection, outline = rows
+    assert detection["alone"] == "net" and detection["metric"] == "sensitivity at 2 FPPI"
+    assert (detection["a"], detection["b"], detection["difference"]) == (0.5, 1.0, 0.5)
+    assert 0 < detection["low"] <= 0.5 <= detection["high"] and detection["verdict"] == HELPS
+    assert outline["difference"] == pytest.approx(0.1) and outline["verdict"] == HELPS
+    # against itself: every resample's difference is zero, which no interval can call a gain or a loss
+    same = compare_ensemble({"net": alone, "ensemble": alone}, "ensemble", groups, n_resamples=50)
+    assert [(row["low"], row["high"], row["verdict"]) for row in same] == [(0.0, 0.0, UNCLEAR)] * 2
+    assert (verdict(-0.2, -0.01), verdict(-0.1, 0.1), verdict(0.01, 0.2)) == (HURTS, UNCLEAR, HELPS)
+    # the false-positive budget binds: 3 FP per image puts every hit of the ensemble beyond 2 FPPI
+    crowded = {"matched": [[(0.4, None)] * 3 + [(0.3, 0)]] * 20, "lesion_counts": [1] * 20}
+    assert sensitivity_at_fppi(crowded["matched"], crowded["lesion_counts"], np.arange(20)) == 0.0
+
+
+def test_report_says_whether_the_ensemble_helps():
+    from breastapp.ml.evaluate.report import ensemble_comparison_table
+
+    row = {"alone": "net", "metric": "sensitivity at 2 FPPI", "a": 0.5, "b": 0.6, "difference": 0.1}
+    lines = ensemble_comparison_table([{**row, "low": -0.05, "high": 0.2, "resamples": 300, "verdict": "x"}])
+    assert lines[0] == "### Does the ensemble help?"
+    assert (
+        "| net | sensitivity at 2 FPPI | 0.600 | 0.500 | +0.100 (-0.050 to +0.200; 300 resamples) | x |"
+        in lines
+    )
+    assert ensemble_comparison_table([]) == []  # one network: nothing to compare

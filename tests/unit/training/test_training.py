@@ -532,6 +532,29 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
         # mammograms have a pixel size, so the report splits the lesions found by diameter
         assert "| weights | < 10 mm | 10-20 mm | 20-30 mm | ≥ 30 mm |" in report
         assert ("pectoral muscle is NOT left out" in report) is keep_pectoral
+    # Two networks: the report scores their ensemble too and says, per network, whether it helps.
+    second = replace(config, name="tiny_mg_b", fit=replace(config.fit, seed=1))
+    train_recipe(
+        "tiny_mg_b",
+        tmp_path / "data",
+        tmp_path / "models",
+        tmp_path / "runs" / "tiny_mg_b",
+        config=second,
+        dataset="folder",
+    )
+    report = evaluate(
+        ["tiny_mg", "tiny_mg_b"],
+        tmp_path / "models",
+        "folder",
+        tmp_path / "data",
+        tmp_path / "report_ensemble",
+        runs_dir=tmp_path / "runs",
+        out_of_fold=True,
+    ).read_text()
+    comparison = report.split("### Does the ensemble help?")[1].split("###")[0]
+    rows = [line.split(" | ")[:2] for line in comparison.splitlines() if line.startswith("| tiny_mg")]
+    metrics = ["sensitivity at 2 FPPI", "mean lesion-image Dice"]
+    assert rows == [[f"| {name}", metric] for name in ("tiny_mg", "tiny_mg_b") for metric in metrics]
 
 
 @pytest.mark.slow

@@ -1,0 +1,124 @@
+"""Does the ensemble help? Its difference from each network alone, with a patient-resampled interval.
+
+The two are scored on the same images, so the comparison is paired: each bootstrap resample draws whole
+patients (two mammograms of one woman are not independent evidence, as in `bootstrap_auc_ci`) and scores
+the ensemble and the network alone on that same draw. The verdict reads the interval of the difference:
+it helps when the whole interval lies above zero, hurts when it lies below, and otherwise the data cannot
+tell the two apart (with 40-odd lesions one lesion more is already +0.02 sensitivity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .froc import froc_curve, sensitivity_at
+
+COMPARED_FPPI = 2.0  # the issue's goal is stated at 2 false positives per image
+HELPS, HURTS, UNCLEAR = "helps", "hurts", "no clear difference"
+
+
+def sensitivity_at_fppi(matched, lesion_counts, index, fppi: float = COMPARED_FPPI) -> float:
+    """FROC sensitivity at `fppi` over the images `index` (repeats allowed: a patient drawn twice)."""
+    curve = froc_curve([matched[i] for i in index], [lesion_counts[i] for i in index])
+    return sensitivity_at(curve, (fppi,))[fppi]
+
+
+def mean_lesion_image_dice(image_dice, index) -> float:
+    """Mean per-image Dice over the images of `index` that hold a lesion (NaN entries: no lesion)."""
+    values = np.asarray(image_dice, dtype=float)[np.asarray(index)]
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def paired_bootstrap(
+    statistic_a: Callable,
+    statistic_b: Callable,
+    groups,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
+    """b - a on all images, and its percentile interval over resamples of whole patients (`groups`).
+
+    Each statistic takes an array of image indices. Resamples where either is NaN (no lesion drawn) are
+    skipped; `resamples` says how many counted.
+    """
+    groups = np.asarray(groups)
+    patients = np.unique(groups)
+    members = [np.flatnonzero(groups == patient) for patient in patients]
+    everything = np.arange(groups.size)
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(n_resamples):
+        drawn = rng.integers(0, patients.size, size=patients.size)
+        index = np.concatenate([members[p] for p in drawn])
+        difference = statistic_b(index) - statistic_a(index)
+        if np.isfinite(difference):
+            differences.append(difference)
+    tail = (1.0 - level) / 2.0
+    low, high = (
+        (float(np.quantile(differences, tail)), float(np.quantile(differences, 1.0 - tail)))
+        if differences
+        else (float("nan"), float("nan"))
+    )
+    a, b = statistic_a(everything), statistic_b(everything)
+    return {
+        "a": a,
+        "b": b,
+        "difference": b - a,
+        "low": low,
+        "high": high,
+        "resamples": len(differences),
+    }
+
+
+def verdict(low: float, high: float) -> str:
+    """`HELPS` when the interval of (ensemble - alone) is above zero, `HURTS` below, else `UNCLEAR`."""
+    if low > 0:
+        return HELPS
+    if high < 0:
+        return HURTS
+    return UNCLEAR
+
+
+def detection(result: dict) -> Callable:
+    """Sensitivity at COMPARED_FPPI of one network's (or the ensemble's) scored images."""
+    return lambda index: sensitivity_at_fppi(result["matched"], result["lesion_counts"], index)
+
+
+def outline_quality(result: dict) -> Callable:
+    """Mean per-image Dice over the lesion images of one network's (or the ensemble's) scored images."""
+    return lambda index: mean_lesion_image_dice(result["image_dice"], index)
+
+
+COMPARED_METRICS = {
+    f"sensitivity at {COMPARED_FPPI:g} FPPI": detection,
+    "mean lesion-image Dice": outline_quality,
+}
+
+
+def compare_ensemble(
+    results: dict, ensemble: str, groups, n_resamples: int = 2000, seed: int = 0
+) -> list[dict]:
+    """One row per (network alone, metric): the ensemble's figure (b), the network's (a), the difference,
+    its 95% interval and the verdict. `results[label]` holds `score_segmentation`'s `matched`,
+    `lesion_counts` and `image_dice` for the same images in the same order; `groups` their patients."""
+    rows = []
+    for label, alone in results.items():
+        if label == ensemble:
+            continue
+        for metric, statistic in COMPARED_METRICS.items():
+            compared = paired_bootstrap(
+                statistic(alone), statistic(results[ensemble]), groups, n_resamples, seed
+            )
+            rows.append(
+                {
+                    "alone": label,
+                    "metric": metric,
+                    **compared,
+                    "verdict": verdict(compared["low"], compared["high"]),
+                }
+            )
+    return rows
