@@ -160,8 +160,17 @@ def classification_section(
 
 
 def write_report(
-    out_dir: Path, cards: list[dict], dataset: str, data: Path, body: str, curves, out_of_fold: bool = False
+    out_dir: Path,
+    cards: list[dict],
+    dataset: str,
+    data: Path,
+    body: str,
+    curves,
+    out_of_fold: bool = False,
+    provenance: list[str] | None = None,
 ) -> Path:
+    """report.md: the weights, the data, how far the figures measure generalisation (`provenance`: where
+    each network's out-of-fold maps came from), then `body` and the learning curves."""
     lines = [
         f"# Evaluation: {' + '.join(card['name'] for card in cards)} on {dataset}",
         "",
@@ -182,7 +191,10 @@ def write_report(
         else "If the evaluation data overlaps the training data, these figures are NOT a measure of "
         "generalisation: the card's cross-validated metrics are."
     )
-    lines += ["", caveat, "", body]
+    lines += ["", caveat, ""]
+    if provenance:
+        lines += [*provenance, ""]
+    lines += [body]
     if curves:
         lines += ["", "## Learning curves", ""] + [f"![{name}]({name})" for name in curves]
     path = out_dir / "report.md"

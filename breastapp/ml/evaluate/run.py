@@ -8,6 +8,7 @@ given together are evaluated as the engine's ensemble (average of probability ma
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import replace
@@ -291,7 +292,34 @@ def evaluate(
         body = evaluate_classification(names[0], models_dir, dataset, records, out_dir, cache_dir)
     curves = copy_learning_curves(names, runs_dir, out_dir) if runs_dir else []
     cards = [read_card(models_dir, name) for name in names]
-    return write_report(out_dir, cards, dataset, data, body, curves, out_of_fold=out_of_fold)
+    provenance = out_of_fold_provenance(runs_dir, cards) if out_of_fold else []
+    return write_report(out_dir, cards, dataset, data, body, curves, out_of_fold, provenance)
+
+
+def out_of_fold_provenance(runs_dir: Path, cards: list[dict]) -> list[str]:
+    """Per network, whether its out-of-fold maps come from the run that produced the weights evaluated.
+
+    A run's `weights.json` names the weights its final fit saved. Folds rerun without a final fit, or a
+    run that saved other weights, score the recipe rather than these weights' own cross-validation, and
+    their figures can differ from the card's (training on a CPU is not repeatable bit for bit)."""
+    lines = []
+    for card in cards:
+        record = runs_dir / card["name"] / "weights.json"
+        produced = json.loads(record.read_text()).get("sha256") if record.is_file() else None
+        if produced == card["sha256"]:
+            source = "the training run that produced these weights"
+        elif produced:
+            source = (
+                f"a training run whose final fit produced other weights (sha256 {produced[:12]}), so they "
+                "score its recipe, not these weights' own cross-validation"
+            )
+        else:
+            source = (
+                "a run of the recipe's folds without a final fit (it names no weights), so they score the "
+                "recipe, and can differ from the card's own cross-validation"
+            )
+        lines.append(f"- `{card['name']}` ({card['sha256'][:12]}): out-of-fold maps from {source}.")
+    return lines
 
 
 def copy_learning_curves(names, runs_dir: Path, out_dir: Path) -> list[str]:

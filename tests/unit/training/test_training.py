@@ -403,6 +403,7 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     )
     text = report.read_text()
     assert "Dice whole set" in text and (tmp_path / "report" / "froc.png").exists()
+    assert "out-of-fold maps from the training run that produced these weights" in text
     assert list((tmp_path / "report").glob("example_*.png"))
     # the operating-point sweep: one row per swept threshold, in order
     assert "Lesions found, by size" not in text  # the folder dataset's canonical form has no pixel size
@@ -705,3 +706,20 @@ def test_out_of_fold_evaluation_without_the_runs_predictions_is_refused_clearly(
         main([*base, "--out-of-fold", "--runs", str(tmp_path / "runs")])
     with pytest.raises(SystemExit, match="--keep-pectoral is an ablation for mammography segmentation"):
         main([*base, "--keep-pectoral"])
+
+
+def test_out_of_fold_reports_say_whether_the_maps_come_from_the_run_that_made_the_weights(tmp_path):
+    import json
+
+    from breastapp.ml.evaluate.run import out_of_fold_provenance
+
+    cards = [{"name": name, "sha256": f"{name}-sha".ljust(64, "0")} for name in ("same", "other", "folds")]
+    for name, produced in (("same", cards[0]["sha256"]), ("other", "f" * 64)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "weights.json").write_text(json.dumps({"name": name, "sha256": produced}))
+    same, other, folds_only = out_of_fold_provenance(tmp_path, cards)
+    assert (
+        same.startswith("- `same` (same-sha0000)") and "the training run that produced these weights" in same
+    )
+    assert "other weights (sha256 ffffffffffff)" in other
+    assert "without a final fit" in folds_only and "differ from the card's own cross-validation" in folds_only
