@@ -1,9 +1,10 @@
-"""Does the ensemble help? Its difference from each network alone, with a patient-resampled interval.
+"""Is one network better than another, and does their ensemble help? Paired differences with a
+patient-resampled interval.
 
-The two are scored on the same images, so the comparison is paired: each bootstrap resample draws whole
-patients (two mammograms of one woman are not independent evidence, as in `bootstrap_auc_ci`) and scores
-the ensemble and the network alone on that same draw. The verdict reads the interval of the difference:
-it helps when the whole interval lies above zero, hurts when it lies below, and otherwise the data cannot
+Networks evaluated together are scored on the same images, so the comparison is paired: each bootstrap
+resample draws whole patients (two mammograms of one woman are not independent evidence, as in
+`bootstrap_auc_ci`) and scores both on that same draw. The verdict reads the interval of the difference:
+better when the whole interval lies above zero, worse when it lies below, and otherwise the data cannot
 tell the two apart (with 40-odd lesions one lesion more is already +0.02 sensitivity).
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 from .froc import froc_curve, sensitivity_at
 
 COMPARED_FPPI = 2.0  # the issue's goal is stated at 2 false positives per image
-HELPS, HURTS, UNCLEAR = "helps", "hurts", "no clear difference"
+BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
 
 
 def sensitivity_at_fppi(matched, lesion_counts, index, fppi: float = COMPARED_FPPI) -> float:
@@ -75,11 +76,11 @@ def paired_bootstrap(
 
 
 def verdict(low: float, high: float) -> str:
-    """`HELPS` when the interval of (ensemble - alone) is above zero, `HURTS` below, else `UNCLEAR`."""
+    """`BETTER` when the interval of the difference is above zero, `WORSE` below, else `UNCLEAR`."""
     if low > 0:
-        return HELPS
+        return BETTER
     if high < 0:
-        return HURTS
+        return WORSE
     return UNCLEAR
 
 
@@ -99,26 +100,39 @@ COMPARED_METRICS = {
 }
 
 
-def compare_ensemble(
-    results: dict, ensemble: str, groups, n_resamples: int = 2000, seed: int = 0
+def compare_pair(
+    results: dict, label: str, against: str, groups, n_resamples: int = 2000, seed: int = 0
 ) -> list[dict]:
-    """One row per (network alone, metric): the ensemble's figure (b), the network's (a), the difference,
+    """One row per metric for `label` against `against`: their figures (b and a), the difference b - a,
     its 95% interval and the verdict. `results[label]` holds `score_segmentation`'s `matched`,
     `lesion_counts` and `image_dice` for the same images in the same order; `groups` their patients."""
     rows = []
-    for label, alone in results.items():
-        if label == ensemble:
-            continue
-        for metric, statistic in COMPARED_METRICS.items():
-            compared = paired_bootstrap(
-                statistic(alone), statistic(results[ensemble]), groups, n_resamples, seed
-            )
-            rows.append(
-                {
-                    "alone": label,
-                    "metric": metric,
-                    **compared,
-                    "verdict": verdict(compared["low"], compared["high"]),
-                }
-            )
+    for metric, statistic in COMPARED_METRICS.items():
+        compared = paired_bootstrap(
+            statistic(results[against]), statistic(results[label]), groups, n_resamples, seed
+        )
+        verdict_text = verdict(compared["low"], compared["high"])
+        rows.append(
+            {"label": label, "against": against, "metric": metric, **compared, "verdict": verdict_text}
+        )
+    return rows
+
+
+def compare_networks(
+    results: dict, groups, ensemble: str | None = None, n_resamples: int = 2000, seed: int = 0
+) -> list[dict]:
+    """Every network after the first against the first (the engine's order: the first is the default),
+    then the ensemble, when `results` holds one, against each network alone."""
+    networks = [label for label in results if label != ensemble]
+    rows = [
+        row
+        for label in networks[1:]
+        for row in compare_pair(results, label, networks[0], groups, n_resamples, seed)
+    ]
+    if ensemble in results:
+        rows += [
+            row
+            for against in networks
+            for row in compare_pair(results, ensemble, against, groups, n_resamples, seed)
+        ]
     return rows

@@ -15,7 +15,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def segmentation_section(results: dict, examples, comparison: list[dict] | None = None) -> str:
+def segmentation_section(
+    results: dict, examples, comparison: list[dict] | None = None, ensemble: str | None = None
+) -> str:
     lines = [
         "## Segmentation",
         "Threshold: each network's own card threshold (an ensemble: its first network's, as the engine "
@@ -54,7 +56,7 @@ def segmentation_section(results: dict, examples, comparison: list[dict] | None 
         *operating_points_table(results),
         "",
         *found_by_size_table(results),
-        *ensemble_comparison_table(comparison or []),
+        *comparison_tables(comparison or [], ensemble),
         "### Examples (TP green, FP white, FN red)",
         "",
     ]
@@ -85,24 +87,47 @@ def operating_points_table(results: dict) -> list[str]:
     return lines
 
 
-def ensemble_comparison_table(rows: list[dict]) -> list[str]:
-    """Markdown lines: whether the ensemble helps, against each network alone (compare.compare_ensemble)."""
-    if not rows:
-        return []
+def comparison_tables(rows: list[dict], ensemble: str) -> list[str]:
+    """Markdown lines: each network against the first, and whether the ensemble helps (compare.py)."""
+    between = [row for row in rows if row["label"] != ensemble]
+    of_ensemble = [row for row in rows if row["label"] == ensemble]
+    lines = []
+    if between:
+        lines += [
+            "### Network against network",
+            "",
+            "Each network against the first named (the engine's default when it comes first): the "
+            f"difference (network minus first) with its 95% interval. {COMPARISON_METHOD}",
+            "",
+            *comparison_rows(between),
+        ]
+    if of_ensemble:
+        lines += [
+            "### Does the ensemble help?",
+            "",
+            "The ensemble against each network alone: the difference (ensemble minus alone) with its 95% "
+            f"interval. {COMPARISON_METHOD}",
+            "",
+            *comparison_rows(of_ensemble),
+        ]
+    return lines
+
+
+COMPARISON_METHOD = (
+    "Both are scored on the same images; the interval comes from resamples of whole patients, drawn the "
+    "same for both. Better when the whole interval is above zero, worse when it is below; otherwise these "
+    "images cannot tell the two apart."
+)
+
+
+def comparison_rows(rows: list[dict]) -> list[str]:
     lines = [
-        "### Does the ensemble help?",
-        "",
-        "The ensemble against each network alone on the same images: the difference (ensemble minus alone) "
-        "with its 95% interval over resamples of whole patients, drawn the same for both. It helps when "
-        "the whole interval is above zero, hurts when it is below, and otherwise these images cannot tell "
-        "the two apart.",
-        "",
-        "| against | metric | ensemble | alone | difference (95% CI) | verdict |",
-        "|---|---|---|---|---|---|",
+        "| weights | against | metric | weights' figure | against's figure | difference (95% CI) | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['alone']} | {row['metric']} | {_fmt(row['b'])} | {_fmt(row['a'])} "
+            f"| {row['label']} | {row['against']} | {row['metric']} | {_fmt(row['b'])} | {_fmt(row['a'])} "
             f"| {row['difference']:+.3f} ({row['low']:+.3f} to {row['high']:+.3f}; {row['resamples']} "
             f"resamples) | {row['verdict']} |"
         )

@@ -22,7 +22,7 @@ from breastapp.ml.datasets.records import MASS
 from breastapp.ml.registry import card_flip_tta
 
 from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specificity
-from .compare import compare_ensemble
+from .compare import compare_networks
 from .plots import plot_confusion, plot_froc, plot_roc
 from .report import classification_section, segmentation_section, write_report
 from .scoring import found_by_size, operating_points, score_segmentation
@@ -144,17 +144,13 @@ def evaluate_segmentation(
         if spacing_mm:  # lesion sizes in mm need a physical pixel size (ultrasound images have none)
             result["by_size"] = found_by_size(result["lesion_hits"], spacing_mm)
         results[label] = result
-    comparison = (
-        compare_ensemble(results, ENSEMBLE, [sample.patient_id for sample in samples])
-        if ENSEMBLE in results
-        else []
-    )
+    comparison = compare_networks(results, [sample.patient_id for sample in samples], ENSEMBLE)
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")
     shown = list(all_maps)[-1]
     examples = write_examples(
         samples, all_maps[shown], results[shown]["threshold"], out_dir, card["modality"]
     )
-    return segmentation_section(results, examples, comparison)
+    return segmentation_section(results, examples, comparison, ENSEMBLE)
 
 
 def operating_point(card: dict) -> tuple[float, float]:

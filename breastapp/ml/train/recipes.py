@@ -72,7 +72,8 @@ RECIPES = {
         # image, so the folds stay disjoint). Same folds, one change: fold-mean sensitivity at 2 FPPI 0.46 ->
         # 0.56, no fold left marking nothing, per-image Dice 0.215 -> 0.269 (models/README.md).
         initial_weights="us_seg_unet",
-        # Tiles zoomed 0.8-1.25: a fold's 35-odd masses show few sizes, and masses under 20 mm were most missed.
+        # Tiles zoomed 0.8-1.25: a fold's 35-odd masses show few sizes, and masses under 20 mm were most
+        # missed.
         augment=AugmentSettings(max_scale_change=0.25),
         # A screening aid's operating point: the lowest threshold with at most 2 false-positive regions per
         # image on the pooled out-of-fold maps, instead of the maximum-Dice threshold, which favours clean

@@ -238,10 +238,10 @@ def _one_lesion_images(found_flags, false_positives):
 
 def test_paired_bootstrap_difference_and_verdicts_by_hand():
     from breastapp.ml.evaluate.compare import (
-        HELPS,
-        HURTS,
+        BETTER,
         UNCLEAR,
-        compare_ensemble,
+        WORSE,
+        compare_networks,
         mean_lesion_image_dice,
         sensitivity_at_fppi,
         verdict,
@@ -256,29 +256,40 @@ def test_paired_bootstrap_difference_and_verdicts_by_hand():
     # a patient drawn twice counts twice; images without a lesion have no outline (NaN) and are left out
     assert sensitivity_at_fppi(alone["matched"], alone["lesion_counts"], [0, 0, 19]) == pytest.approx(2 / 3)
     assert mean_lesion_image_dice(ensemble["image_dice"], [0, 15, 15]) == pytest.approx(0.6)
-    rows = compare_ensemble({"net": alone, "ensemble": ensemble}, "ensemble", groups, n_resamples=300)
+    rows = compare_networks({"net": alone, "ensemble": ensemble}, groups, "ensemble", n_resamples=300)
     detection, outline = rows
-    assert detection["alone"] == "net" and detection["metric"] == "sensitivity at 2 FPPI"
+    assert (detection["label"], detection["against"]) == ("ensemble", "net")
+    assert detection["metric"] == "sensitivity at 2 FPPI"
     assert (detection["a"], detection["b"], detection["difference"]) == (0.5, 1.0, 0.5)
-    assert 0 < detection["low"] <= 0.5 <= detection["high"] and detection["verdict"] == HELPS
-    assert outline["difference"] == pytest.approx(0.1) and outline["verdict"] == HELPS
-    # against itself: every resample's difference is zero, which no interval can call a gain or a loss
-    same = compare_ensemble({"net": alone, "ensemble": alone}, "ensemble", groups, n_resamples=50)
-    assert [(row["low"], row["high"], row["verdict"]) for row in same] == [(0.0, 0.0, UNCLEAR)] * 2
-    assert (verdict(-0.2, -0.01), verdict(-0.1, 0.1), verdict(0.01, 0.2)) == (HURTS, UNCLEAR, HELPS)
-    # the false-positive budget binds: 3 FP per image puts every hit of the ensemble beyond 2 FPPI
+    assert 0 < detection["low"] <= 0.5 <= detection["high"] and detection["verdict"] == BETTER
+    assert outline["difference"] == pytest.approx(0.1) and outline["verdict"] == BETTER
+    # two networks and their ensemble: the second against the first, then the ensemble against each
+    both = compare_networks(
+        {"first": ensemble, "second": alone, "mean": alone}, groups, "mean", n_resamples=50
+    )
+    pairs = [(row["label"], row["against"]) for row in both[::2]]
+    assert pairs == [("second", "first"), ("mean", "first"), ("mean", "second")]
+    assert both[0]["verdict"] == WORSE and both[0]["difference"] == -0.5
+    # against itself every resample's difference is zero, which no interval can call a gain or a loss
+    assert [(row["low"], row["high"], row["verdict"]) for row in both[4:]] == [(0.0, 0.0, UNCLEAR)] * 2
+    assert (verdict(-0.2, -0.01), verdict(-0.1, 0.1), verdict(0.01, 0.2)) == (WORSE, UNCLEAR, BETTER)
+    # the false-positive budget binds: 3 FP per image puts every hit beyond 2 FPPI
     crowded = {"matched": [[(0.4, None)] * 3 + [(0.3, 0)]] * 20, "lesion_counts": [1] * 20}
     assert sensitivity_at_fppi(crowded["matched"], crowded["lesion_counts"], np.arange(20)) == 0.0
 
 
-def test_report_says_whether_the_ensemble_helps():
-    from breastapp.ml.evaluate.report import ensemble_comparison_table
+def test_report_compares_networks_and_says_whether_the_ensemble_helps():
+    from breastapp.ml.evaluate.report import comparison_tables
 
-    row = {"alone": "net", "metric": "sensitivity at 2 FPPI", "a": 0.5, "b": 0.6, "difference": 0.1}
-    lines = ensemble_comparison_table([{**row, "low": -0.05, "high": 0.2, "resamples": 300, "verdict": "x"}])
-    assert lines[0] == "### Does the ensemble help?"
-    assert (
-        "| net | sensitivity at 2 FPPI | 0.600 | 0.500 | +0.100 (-0.050 to +0.200; 300 resamples) | x |"
-        in lines
-    )
-    assert ensemble_comparison_table([]) == []  # one network: nothing to compare
+    row = {"metric": "sensitivity at 2 FPPI", "a": 0.5, "b": 0.6, "difference": 0.1, "low": -0.05}
+    rows = [
+        {**row, "label": "b_net", "against": "a_net", "high": 0.2, "resamples": 300, "verdict": "x"},
+        {**row, "label": "mean", "against": "a_net", "high": 0.2, "resamples": 300, "verdict": "y"},
+    ]
+    lines = comparison_tables(rows, "mean")
+    between = lines.index("### Network against network")
+    helps = lines.index("### Does the ensemble help?")
+    row_line = "| sensitivity at 2 FPPI | 0.600 | 0.500 | +0.100 (-0.050 to +0.200; 300 resamples) |"
+    assert between < lines.index(f"| b_net | a_net {row_line} x |") < helps
+    assert helps < lines.index(f"| mean | a_net {row_line} y |")
+    assert comparison_tables([], "mean") == []  # one network: nothing to compare

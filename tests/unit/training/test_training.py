@@ -552,10 +552,15 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
         runs_dir=tmp_path / "runs",
         out_of_fold=True,
     ).read_text()
-    comparison = report.split("### Does the ensemble help?")[1].split("###")[0]
-    rows = [line.split(" | ")[:2] for line in comparison.splitlines() if line.startswith("| tiny_mg")]
     metrics = ["sensitivity at 2 FPPI", "mean lesion-image Dice"]
-    assert rows == [[f"| {name}", metric] for name in ("tiny_mg", "tiny_mg_b") for metric in metrics]
+    between = report.split("### Network against network")[1].split("###")[0]
+    rows = [line.split(" | ")[:3] for line in between.splitlines() if line.startswith("| tiny_mg")]
+    assert rows == [["| tiny_mg_b", "tiny_mg", metric] for metric in metrics]
+    comparison = report.split("### Does the ensemble help?")[1].split("###")[0]
+    rows = [line.split(" | ")[:3] for line in comparison.splitlines() if line.startswith("| ensemble")]
+    assert rows == [
+        ["| ensemble (mean)", name, metric] for name in ("tiny_mg", "tiny_mg_b") for metric in metrics
+    ]
 
 
 @pytest.mark.slow
