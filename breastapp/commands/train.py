@@ -1,6 +1,8 @@
 """`python -m breastapp train NAME`: train one shipped recipe (or a variant) with cross-validation.
 
 Example: `python -m breastapp train us_seg_unet --data ../shared/data --models-dir models --runs runs`.
+On a machine with few cores, fit folds in parallel processes (`--only-folds 0 1 2` and `--only-folds 3 4`),
+then gather them with `--resume`.
 `--dataset cbis|folder --data PATH` trains the same recipe on CBIS-DDSM or a user's folder.
 """
 
@@ -40,6 +42,14 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="reuse cross-validation folds that already finished under --runs",
     )
+    parser.add_argument(
+        "--only-folds",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="segmentation: fit only these cross-validation folds (0-based) under --runs and stop, without "
+        "a final fit or card; run several such processes side by side, then --resume gathers them",
+    )
 
 
 def configured_recipe(args):
@@ -62,8 +72,24 @@ def run(args) -> int:
 
         refresh_segmentation_card(args.name, args.data, args.models_dir, args.runs, dataset=args.dataset)
         return 0
-    from breastapp.ml.train.runner import train_recipe
+    from breastapp.ml.train.runner import train_recipe, train_some_folds
 
+    if args.only_folds is not None:
+        try:
+            train_some_folds(
+                args.name,
+                args.data,
+                args.models_dir,
+                args.runs / args.name,
+                args.only_folds,
+                config=configured_recipe(args),
+                dataset=args.dataset,
+                limit=args.limit,
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(str(exc)) from exc
+        logger.info("%s: folds %s finished; gather them with --resume", args.name, args.only_folds)
+        return 0
     try:
         card = train_recipe(
             args.name,

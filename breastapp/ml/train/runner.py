@@ -55,11 +55,7 @@ def train_recipe(
 
     config = config or RECIPES[name]
     dataset = dataset or DATASET_OF[name]
-    records = select_records(name, load_dataset(dataset, dataset_path(data_root, dataset)))
-    if limit:
-        records = records[:limit]
-    kinds = (MASS,) if config.spec.modality == "MG" else ("lesion",)
-    samples = load_samples(records, config.spec, run_dir.parent / "cache", kinds=kinds, progress=True)
+    samples = recipe_samples(name, config, data_root, run_dir, dataset, limit)
     run_dir.mkdir(parents=True, exist_ok=True)
     is_classifier = isinstance(config, ClassificationConfig)
     if is_classifier:  # classifiers take a minute or two: always trained from scratch
@@ -76,6 +72,39 @@ def train_recipe(
     (run_dir / "weights.json").write_text(json.dumps({"name": name, "sha256": saved.sha256}))
     (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=str))
     return card
+
+
+def recipe_samples(name: str, config, data_root: Path, run_dir: Path, dataset: str, limit: int | None):
+    """The canonical samples a recipe trains on (prepared once, cached beside the run folder)."""
+    records = select_records(name, load_dataset(dataset, dataset_path(data_root, dataset)))
+    if limit:
+        records = records[:limit]
+    kinds = (MASS,) if config.spec.modality == "MG" else ("lesion",)
+    return load_samples(records, config.spec, run_dir.parent / "cache", kinds=kinds, progress=True)
+
+
+def train_some_folds(
+    name: str,
+    data_root: Path,
+    models_dir: Path,
+    run_dir: Path,
+    folds,
+    *,
+    config=None,
+    dataset: str | None = None,
+    limit: int | None = None,
+) -> None:
+    """Fit only cross-validation folds `folds` of a segmentation recipe under `run_dir` (no final fit, no
+    card); `train_recipe(..., resume=True)` gathers them once every fold has finished."""
+    from .segmentation import check_folds, fit_folds
+
+    config = config or RECIPES[name]
+    if not isinstance(config, SegmentationConfig):
+        raise ValueError(f"{name} is a classifier: its folds take minutes, train it whole")
+    check_folds(config, folds)  # before minutes of image preparation
+    samples = recipe_samples(name, config, data_root, run_dir, dataset or DATASET_OF[name], limit)
+    start = starting_weights(models_dir, config) if config.initial_weights else None
+    fit_folds(samples, config, run_dir, folds, start)
 
 
 def without_training_state(model):

@@ -271,8 +271,7 @@ def cross_validate(
     start: StartingWeights | None = None,
 ) -> dict:
     """k-fold patient-level CV: per-fold metrics, the chosen threshold and the median best epoch."""
-    split_seed = config.fit.seed if config.split_seed is None else config.split_seed
-    splits = kfold_indices(samples, config.folds, seed=split_seed)
+    splits = cross_validation_splits(samples, config)
     oof_maps: list = [None] * len(samples)
     best_epochs, fold_of, reused_folds = [], {}, 0
     for fold, (train_index, validation_index) in enumerate(splits):
@@ -317,6 +316,41 @@ def cross_validate(
         "candidate_threshold": candidate_threshold,
         "reused_folds": reused_folds,
     }
+
+
+def cross_validation_splits(samples, config: SegmentationConfig):
+    """The recipe's patient folds: (train indices, validation indices) per fold, seeded by `split_seed`
+    (the training seed when unset), so a run with other training seeds can keep the same folds."""
+    split_seed = config.fit.seed if config.split_seed is None else config.split_seed
+    return kfold_indices(samples, config.folds, seed=split_seed)
+
+
+def check_folds(config: SegmentationConfig, folds) -> None:
+    """ValueError naming the recipe's folds when `folds` asks for one it does not have."""
+    for fold in folds:
+        if not 0 <= fold < config.folds:
+            raise ValueError(f"fold {fold} does not exist: {config.name} has folds 0 to {config.folds - 1}")
+
+
+def fit_folds(
+    samples, config: SegmentationConfig, out_dir: Path, folds, start: StartingWeights | None = None
+):
+    """Fit only the cross-validation folds `folds` (each as `cross_validate` would, with the same split and
+    seed; a finished one is skipped), leaving them under `out_dir/fold<k>` for a later resumed run to
+    gather. Separate processes can each take some folds: on a machine with few cores two fits side by side
+    do more work per hour than one."""
+    check_folds(config, folds)
+    splits = cross_validation_splits(samples, config)
+    for fold in folds:
+        train_index, validation_index = splits[fold]
+        fold_dir = out_dir / f"fold{fold}"
+        if finished_fold(fold_dir, config.fit):
+            logger.info("%s: fold %d already finished in %s", config.name, fold, fold_dir)
+            continue
+        logger.info("%s: fitting fold %d only", config.name, fold)
+        train = [samples[i] for i in train_index]
+        validation = [samples[i] for i in validation_index]
+        fit_fold(train, validation, config, fold_dir, config.fit.seed + fold, start)
 
 
 def score_out_of_fold(

@@ -320,16 +320,12 @@ def test_an_unknown_schedule_is_refused_by_name(tmp_path):
         )
 
 
-@pytest.mark.slow
-def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path, caplog):
-    caplog.set_level("INFO", logger="breastapp.ml.train.segmentation")
-    from breastapp.ml.evaluate.run import evaluate
-    from breastapp.ml.registry import load_weights
+def tiny_segmentation_config():
+    """A two-level U-Net on 32-pixel ultrasound images, 2 folds of one 2-step epoch: seconds to train."""
     from breastapp.ml.train.loop import FitSettings
-    from breastapp.ml.train.runner import train_recipe
     from breastapp.ml.train.segmentation import SegmentationConfig
 
-    config = SegmentationConfig(
+    return SegmentationConfig(
         name="tiny_seg",
         architecture="unet",
         build_kwargs={"base": 4, "depth": 2},
@@ -341,6 +337,37 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
         fp_budget_per_image=1.0,
         split_seed=7,
     )
+
+
+@pytest.mark.slow
+def test_folds_fitted_in_separate_processes_are_gathered_by_a_resumed_run(folder_dataset, tmp_path):
+    from breastapp.ml.train.recipes import RECIPES
+    from breastapp.ml.train.runner import train_recipe, train_some_folds
+
+    config, run_dir = tiny_segmentation_config(), tmp_path / "runs" / "tiny_seg"
+    arguments = ("tiny_seg", folder_dataset, tmp_path / "models", run_dir)
+    with pytest.raises(ValueError, match="fold 2 does not exist: tiny_seg has folds 0 to 1"):
+        train_some_folds(*arguments, [1, 2], config=config, dataset="folder")
+    assert not run_dir.exists() or not list(run_dir.iterdir())  # refused before any fit started
+    train_some_folds(*arguments, [1], config=config, dataset="folder")
+    assert (run_dir / "fold1" / "learning_curve.png").exists() and not (run_dir / "fold0").exists()
+    assert not (tmp_path / "models").exists()  # no final fit, no card: only the fold
+    card = train_recipe(*arguments, config=config, dataset="folder", resume=True)
+    assert card["resumed"] == {"reused_folds": 1, "reused_final_fit": False}
+    with pytest.raises(ValueError, match="us_cls is a classifier"):
+        train_some_folds(
+            "us_cls", folder_dataset, tmp_path / "models", tmp_path / "c", [0], config=RECIPES["us_cls"]
+        )
+
+
+@pytest.mark.slow
+def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path, caplog):
+    caplog.set_level("INFO", logger="breastapp.ml.train.segmentation")
+    from breastapp.ml.evaluate.run import evaluate
+    from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.runner import train_recipe
+
+    config = tiny_segmentation_config()
     card = train_recipe(
         "tiny_seg",
         folder_dataset,
