@@ -515,14 +515,14 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
     config = tiny_mammography_config(
         fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2), cv_epochs=1, folds=2
     )
-    card = train_recipe(
-        "tiny_mg",
-        tmp_path / "data",
-        tmp_path / "models",
-        tmp_path / "runs" / "tiny_mg",
-        config=config,
-        dataset="folder",
-    )
+
+    def train(variant):
+        runs = tmp_path / "runs" / variant.name
+        return train_recipe(
+            variant.name, tmp_path / "data", tmp_path / "models", runs, config=variant, dataset="folder"
+        )
+
+    card = train(config)
     assert card["input"]["tile"] == 32 and card["input"]["spacing_mm"] == 0.4
     assert card["training_data"]["images"] == 6 and card["training_data"]["lesions"] == 4  # masks = masses
     assert (
@@ -561,15 +561,7 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
         assert "| weights | < 10 mm | 10-20 mm | 20-30 mm | ≥ 30 mm |" in report
         assert ("pectoral muscle is NOT left out" in report) is keep_pectoral
     # Two networks: the report scores their ensemble too and says, per network, whether it helps.
-    second = replace(config, name="tiny_mg_b", fit=replace(config.fit, seed=1))
-    train_recipe(
-        "tiny_mg_b",
-        tmp_path / "data",
-        tmp_path / "models",
-        tmp_path / "runs" / "tiny_mg_b",
-        config=second,
-        dataset="folder",
-    )
+    train(replace(config, name="tiny_mg_b", fit=replace(config.fit, seed=1)))
     report = evaluate(
         ["tiny_mg", "tiny_mg_b"],
         tmp_path / "models",
