@@ -35,32 +35,42 @@ def auc(labels, scores) -> float:
     return float(np.trapezoid(curve["tpr"], curve["fpr"]))
 
 
-def bootstrap_auc_ci(labels, scores, groups, n_resamples: int = 2000, seed: int = 0, level: float = 0.95):
-    """Percentile bootstrap interval of the AUC, resampling PATIENTS (groups) with replacement.
+def patient_resamples(groups, n_resamples: int, seed: int):
+    """Image indices of `n_resamples` bootstrap draws of whole PATIENTS (`groups`) with replacement.
 
-    Two images of one woman are not independent evidence, so whole patients are drawn. Resamples that
-    hold only one class have no AUC and are skipped; the number used is returned with the interval.
-    """
-    labels, scores, groups = (
-        np.asarray(labels, dtype=int),
-        np.asarray(scores, dtype=float),
-        np.asarray(groups),
-    )
+    Two images of one woman are not independent evidence, so whole patients are drawn; a patient drawn
+    twice brings her images twice."""
+    groups = np.asarray(groups)
     patients = np.unique(groups)
-    members = {patient: np.flatnonzero(groups == patient) for patient in patients}
+    members = [np.flatnonzero(groups == patient) for patient in patients]
     rng = np.random.default_rng(seed)
-    values = []
     for _ in range(n_resamples):
-        drawn = rng.choice(patients, size=patients.size, replace=True)
-        index = np.concatenate([members[patient] for patient in drawn])
+        drawn = rng.integers(0, patients.size, size=patients.size)
+        yield np.concatenate([members[patient] for patient in drawn])
+
+
+def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` percentile interval of bootstrap `values` (NaN, NaN when there are none)."""
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_auc_ci(labels, scores, groups, n_resamples: int = 2000, seed: int = 0, level: float = 0.95):
+    """Percentile bootstrap interval of the AUC, resampling patients (`patient_resamples`).
+
+    Resamples that hold only one class have no AUC and are skipped; the number used is returned with the
+    interval.
+    """
+    labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=float)
+    values = []
+    for index in patient_resamples(groups, n_resamples, seed):
         if labels[index].min() == labels[index].max():
             continue
         values.append(auc(labels[index], scores[index]))
-    if not values:
-        return float("nan"), float("nan"), 0
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(values, [tail, 100.0 - tail])
-    return float(low), float(high), len(values)
+    return (*percentile_interval(values, level), len(values))
 
 
 def sensitivity_specificity(labels, scores, threshold: float) -> tuple[float, float]:

@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .classification import patient_resamples, percentile_interval
 from .froc import froc_curve, sensitivity_at
+from .scoring import mean_lesion_image_dice
 
 COMPARED_FPPI = 2.0  # the issue's goal is stated at 2 false positives per image
 BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
@@ -24,13 +26,6 @@ def sensitivity_at_fppi(matched, lesion_counts, index, fppi: float = COMPARED_FP
     """FROC sensitivity at `fppi` over the images `index` (repeats allowed: a patient drawn twice)."""
     curve = froc_curve([matched[i] for i in index], [lesion_counts[i] for i in index])
     return sensitivity_at(curve, (fppi,))[fppi]
-
-
-def mean_lesion_image_dice(image_dice, index) -> float:
-    """Mean per-image Dice over the images of `index` that hold a lesion (NaN entries: no lesion)."""
-    values = np.asarray(image_dice, dtype=float)[np.asarray(index)]
-    values = values[np.isfinite(values)]
-    return float(values.mean()) if values.size else float("nan")
 
 
 def paired_bootstrap(
@@ -46,24 +41,13 @@ def paired_bootstrap(
     Each statistic takes an array of image indices. Resamples where either is NaN (no lesion drawn) are
     skipped; `resamples` says how many counted.
     """
-    groups = np.asarray(groups)
-    patients = np.unique(groups)
-    members = [np.flatnonzero(groups == patient) for patient in patients]
-    everything = np.arange(groups.size)
-    rng = np.random.default_rng(seed)
     differences = []
-    for _ in range(n_resamples):
-        drawn = rng.integers(0, patients.size, size=patients.size)
-        index = np.concatenate([members[p] for p in drawn])
+    for index in patient_resamples(groups, n_resamples, seed):
         difference = statistic_b(index) - statistic_a(index)
         if np.isfinite(difference):
             differences.append(difference)
-    tail = (1.0 - level) / 2.0
-    low, high = (
-        (float(np.quantile(differences, tail)), float(np.quantile(differences, 1.0 - tail)))
-        if differences
-        else (float("nan"), float("nan"))
-    )
+    low, high = percentile_interval(differences, level)
+    everything = np.arange(len(groups))
     a, b = statistic_a(everything), statistic_b(everything)
     return {
         "a": a,

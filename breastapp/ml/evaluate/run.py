@@ -8,7 +8,6 @@ given together are evaluated as the engine's ensemble (average of probability ma
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import replace
@@ -298,10 +297,11 @@ def out_of_fold_provenance(runs_dir: Path, cards: list[dict]) -> list[str]:
     A run's `weights.json` names the weights its final fit saved. Folds rerun without a final fit, or a
     run that saved other weights, score the recipe rather than these weights' own cross-validation, and
     their figures can differ from the card's (training on a CPU is not repeatable bit for bit)."""
+    from breastapp.ml.train.runner import run_weights_sha256
+
     lines = []
     for card in cards:
-        record = runs_dir / card["name"] / "weights.json"
-        produced = json.loads(record.read_text()).get("sha256") if record.is_file() else None
+        produced = run_weights_sha256(runs_dir / card["name"])
         if produced == card["sha256"]:
             source = "the training run that produced these weights"
         elif produced:

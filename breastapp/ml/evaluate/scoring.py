@@ -35,12 +35,11 @@ def score_segmentation(
         per_image_dice(m > threshold, g) if g.any() else float("nan")
         for m, g in zip(maps, truths, strict=True)
     ]
-    lesion_dice = [value for value in image_dice if value == value]
     return {
         "table": table,
         "froc": curve,
         "sensitivity_at": sensitivity_at(curve, FPPI_POINTS),
-        "mean_lesion_image_dice": float(np.mean(lesion_dice)) if lesion_dice else float("nan"),
+        "mean_lesion_image_dice": mean_lesion_image_dice(image_dice, np.arange(len(image_dice))),
         "lesions": int(sum(lesion_counts)),
         # per image, for paired comparisons (compare.py): matched candidates, lesion count, Dice
         "matched": matched,
@@ -53,6 +52,14 @@ def score_segmentation(
             for i, lesion in enumerate(lesions)
         ],
     }
+
+
+def mean_lesion_image_dice(image_dice, index) -> float:
+    """Mean per-image Dice over the images of `index` that hold a lesion (NaN entries: no lesion);
+    `index` may repeat an image (a bootstrap draw)."""
+    values = np.asarray(image_dice, dtype=float)[np.asarray(index, dtype=int)]
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
 
 
 # Thresholds the evaluation report sweeps: enough to see the trade-off, few enough to read in one table.

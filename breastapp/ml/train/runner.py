@@ -131,16 +131,22 @@ def load_guide(guide_run_dir: Path) -> Guide:
     """A segmentation run's out-of-fold maps (as `save_out_of_fold` kept them) and its weights' sha256."""
     import numpy as np
 
-    path, weights = guide_run_dir / "oof.npz", guide_run_dir / "weights.json"
-    if not path.is_file() or not weights.is_file():
+    path, sha256 = guide_run_dir / "oof.npz", run_weights_sha256(guide_run_dir)
+    if not path.is_file() or sha256 is None:
         raise FileNotFoundError(
-            f"{path} or {weights.name} is missing: train the guide network {guide_run_dir.name} first "
+            f"{path} or weights.json is missing: train the guide network {guide_run_dir.name} first "
             "with the same --runs"
         )
     with np.load(path) as data:
         ids = [str(image_id) for image_id in data["image_ids"]]
         maps = {image_id: data[f"map_{i}"].astype(np.float32) for i, image_id in enumerate(ids)}
-    return Guide(maps=maps, segmenter_sha256=json.loads(weights.read_text())["sha256"])
+    return Guide(maps=maps, segmenter_sha256=sha256)
+
+
+def run_weights_sha256(run_dir: Path) -> str | None:
+    """sha256 of the weights a training run's final fit saved (`weights.json`), None when it saved none."""
+    record = Path(run_dir) / "weights.json"
+    return json.loads(record.read_text())["sha256"] if record.is_file() else None
 
 
 def starting_weights(models_dir: Path, config: SegmentationConfig) -> StartingWeights:
