@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .bcir_unet import build_bcir_unet
 from .classifier import LAST_CONV, build_cnn_classifier, build_mobilenet_classifier, build_two_view_classifier
+from .efficientnet_lite import build_efficientnet_lite0_classifier
 from .unet import build_busi_unet, build_unet
 
 BUILDERS = {
@@ -17,6 +18,7 @@ BUILDERS = {
     "cnn_classifier": build_cnn_classifier,
     "mobilenet_classifier": build_mobilenet_classifier,
     "two_view_classifier": build_two_view_classifier,
+    "efficientnet_lite0_classifier": build_efficientnet_lite0_classifier,
 }
 
 

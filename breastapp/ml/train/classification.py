@@ -283,12 +283,19 @@ def guide_card(config: ClassificationConfig, guide: Guide | None) -> dict:
     }
 
 
+def canonical_size_card(config: ClassificationConfig) -> dict:
+    """A whole-image classifier's canonical image size, when its recipe names one: the engine must
+    canonicalise the upload at that size (not the segmenter's) before resizing it to the input size."""
+    if config.crop_margin is not None or config.spec.size is None:
+        return {}
+    return {"canonical_size": config.spec.size}
+
+
 def lesion_view_card(config: ClassificationConfig) -> dict:
     """The card's note of the lesion view: what the engine must cut, and from which canonical image."""
     if not config.lesion_view:
         return {}
     return {
-        "canonical_size": config.spec.size,
         "lesion_view": {
             **asdict(config.lesion_view),
             "rule": "channels 3-4: image and guide map cropped around the component of the guide map >= "
@@ -318,6 +325,7 @@ def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide
             else "square centred on the lesion box, side = max(h, w) * (1 + 2 * crop_margin), at least "
             f"{MIN_CROP_PX} canonical px, zero-padded, resized to size x size",
             "channels": config.input_channels,
+            **canonical_size_card(config),
             **guide_card(config, guide),
             **lesion_view_card(config),
         },

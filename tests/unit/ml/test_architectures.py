@@ -46,7 +46,9 @@ def test_busi_unet_widths_follow_the_seed():
     assert tuple(out.shape) == (1, 128, 128, 1)
 
 
-@pytest.mark.parametrize("architecture", ["cnn_classifier", "mobilenet_classifier"])
+@pytest.mark.parametrize(
+    "architecture", ["cnn_classifier", "mobilenet_classifier", "efficientnet_lite0_classifier"]
+)
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_classifiers_return_a_distribution_over_classes(architecture, n_classes):
     model = build(architecture, input_size=96, n_classes=n_classes)

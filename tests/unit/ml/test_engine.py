@@ -7,6 +7,7 @@ shapes, coordinates inside the image, ordering, probabilities, identities, notes
 from __future__ import annotations
 
 import io
+import json
 
 import cv2
 import numpy as np
@@ -134,7 +135,6 @@ def test_mirrored_pass_follows_the_segmentation_card_unless_the_settings_force_i
 ):
     """A card measured with flip_tta (`inference.flip_tta`) gets the mirrored pass in the engine, as in its
     cross-validation; EngineSettings.flip_tta overrides the card either way."""
-    import json
     import shutil
 
     models_dir = tmp_path / "models"
@@ -142,9 +142,10 @@ def test_mirrored_pass_follows_the_segmentation_card_unless_the_settings_force_i
     card_path = weights_paths(models_dir, "us_seg_unet")[1]
     card = json.loads(card_path.read_text())
     card_path.write_text(json.dumps({**card, "inference": {"flip_tta": True}}))
+    save_guided_classifier(models_dir)
     frame = decode(ultrasound_bytes, modality="US")
     segmenter, classifier = (load_weights(models_dir, n) for n in ("us_seg_unet", "us_cls"))
-    # The guided classifier reads the segmentation map, so its answer tells which map the engine made.
+    # A guided classifier reads the segmentation map, so its answer tells which map the engine made.
     expected = {
         flip: analyze_ultrasound(frame, segmenter, classifier, flip_tta=flip).result.class_probs
         for flip in (True, False)
@@ -154,6 +155,20 @@ def test_mirrored_pass_follows_the_segmentation_card_unless_the_settings_force_i
         engine = Engine(EngineSettings(models_dir=models_dir, flip_tta=forced))
         got = engine.analyze(frame).result.class_probs
         assert got == pytest.approx(expected[used], abs=1e-6), f"settings flip_tta={forced}"
+
+
+def save_guided_classifier(models_dir, size: int = 64) -> None:
+    """Replace `us_cls` in `models_dir` by an initialised classifier guided by `us_seg_unet`'s map."""
+    import keras
+
+    from breastapp.ml.architectures import build
+    from breastapp.ml.registry import save_weights
+
+    keras.utils.set_random_seed(0)
+    model = build("cnn_classifier", input_size=size, n_classes=3, input_channels=2)
+    card = json.loads(weights_paths(models_dir, "us_cls")[1].read_text())
+    card["input"] = {"size": size, "channels": 2, "contrast": "none", "guide": {"segmenter": "us_seg_unet"}}
+    save_weights(model, card, models_dir, "us_cls")
 
 
 def inner(mask: np.ndarray, margin: int = 4) -> np.ndarray:
@@ -230,7 +245,14 @@ def test_a_guided_ultrasound_classifier_gets_the_segmenters_map_as_its_second_ch
     }
     size = 32
     card["build_kwargs"] = {"input_size": size, "n_classes": 3, "input_channels": 2}
-    card["input"] = {**card["input"], "size": size, "channels": 2, "guide": {"segmenter": "us_seg_unet"}}
+    seg_size = int(read_card(tmp_path, "us_seg_unet")["input"]["size"])
+    card["input"] = {
+        **card["input"],
+        "size": size,
+        "channels": 2,
+        "guide": {"segmenter": "us_seg_unet"},
+        "canonical_size": seg_size,  # the segmenter's canonical image, as training used
+    }
     keras.utils.set_random_seed(0)
     save_weights(build("cnn_classifier", **card["build_kwargs"]), card, tmp_path, "us_cls")
 
