@@ -80,11 +80,12 @@ SHIPPED_SPECS: dict[str, dict[str, Any]] = {
         "classes": ["lesion"],
     },
     "us_cls": {
-        "architecture": "cnn_classifier",
-        "build_kwargs": {"input_size": 64, "n_classes": 3, "input_channels": 2},
+        # Initialised from scratch here (no ImageNet weights): these placeholder weights only have to run.
+        "architecture": "efficientnet_lite0_classifier",
+        "build_kwargs": {"input_size": 224, "n_classes": 3},
         "role": "classification",
         "modality": "US",
-        "input": {"size": 64, "channels": 2, "contrast": "none", "guide": {"segmenter": "us_seg_unet"}},
+        "input": {"size": 224, "canonical_size": 224, "channels": 1, "contrast": "none"},
         "thresholds": {"malignancy": 0.5},
         "classes": ["benign", "malignant", "normal"],
     },

@@ -226,6 +226,24 @@ def test_other_modalities_are_refused(engine):
         engine.analyze(frame)
 
 
+def test_an_unguided_ultrasound_classifier_sees_the_image_canonicalised_at_its_own_size(
+    initialised_models, ultrasound_bytes
+):
+    """The shipped `us_cls` card names `canonical_size` (224, the ImageNet network's input) apart from the
+    segmenter's 128: the engine canonicalises the upload again at that size, as training did, rather than
+    enlarging the segmenter's smaller image; Grad-CAM explains the same input."""
+    from breastapp.imaging.preprocess import canonicalize_ultrasound
+
+    segmenter, classifier = (load_weights(initialised_models, n) for n in ("us_seg_unet", "us_cls"))
+    size = int(classifier.card["input"]["size"])
+    assert classifier.card["input"]["canonical_size"] == size != segmenter.card["input"]["size"]
+    frame = decode(ultrasound_bytes, modality="US")
+    (seen,) = analyze_ultrasound(frame, segmenter, classifier).classifier_inputs
+    np.testing.assert_allclose(seen, canonicalize_ultrasound(frame, size, "none").pixels, atol=1e-6)
+    saliency = Engine(EngineSettings(models_dir=initialised_models)).saliency(frame)
+    assert saliency.classifier_input.shape == saliency.heat.shape == (size, size)
+
+
 def test_a_guided_ultrasound_classifier_gets_the_segmenters_map_as_its_second_channel(
     initialised_models, ultrasound_bytes, tmp_path
 ):
