@@ -32,13 +32,14 @@ ENSEMBLE = "ensemble (mean)"  # the report's label for the engine's ensemble of 
 
 
 def spec_from_card(card: dict) -> CanonicalSpec:
-    """The canonical form the weights were trained on, from the card's `input` block."""
+    """The canonical form the weights were trained on, from the card's `input` block (a whole-image
+    classifier's `canonical_size` when it names one: its input is that image resized, as in the engine)."""
     block = card["input"]
     return CanonicalSpec(
         modality=card["modality"],
         spacing_mm=block.get("spacing_mm"),
         contrast=block.get("contrast", "none"),
-        size=block.get("size"),
+        size=block.get("canonical_size") or block.get("size"),
     )
 
 

@@ -747,3 +747,12 @@ def test_out_of_fold_reports_say_whether_the_maps_come_from_the_run_that_made_th
     )
     assert "other weights (sha256 ffffffffffff)" in other
     assert "without a final fit" in folds_only and "differ from the card's own cross-validation" in folds_only
+
+
+def test_evaluation_canonicalises_a_whole_image_classifier_at_the_size_its_card_names():
+    """`evaluate` must prepare images as the engine does: at the card's `canonical_size`, then resized."""
+    from breastapp.ml.evaluate.run import spec_from_card
+
+    block = {"size": 224, "channels": 1, "contrast": "none"}
+    assert spec_from_card({"modality": "US", "input": {**block, "canonical_size": 256}}).size == 256
+    assert spec_from_card({"modality": "US", "input": block}).size == 224
