@@ -7,8 +7,8 @@ file arrives with `pip install -r requirements.txt`, and its sha256 is checked b
 Why a reader of our own instead of `torch.load`: PyTorch is a dependency of several hundred megabytes
 that the product would carry only to open this one file. The legacy format is a short sequence of
 pickles followed by raw little-endian storages; `read_legacy_state_dict` unpickles it with an allow-list
-of exactly the three globals such a state dict names (so a tampered file cannot run code) and rebuilds
-each tensor as a NumPy array with the stride PyTorch recorded.
+of exactly the globals such a state dict names, and none at all in the other pickles (so a tampered file
+cannot run code), and rebuilds each tensor as a NumPy array with the stride PyTorch recorded.
 """
 
 from __future__ import annotations
@@ -76,6 +76,20 @@ def _rebuild_tensor_v2(storage_key, offset, shape, stride, *_ignored):
     return _TensorRef(storage_key, int(offset), tuple(shape), tuple(stride))
 
 
+class _PlainDataUnpickler(pickle.Unpickler):
+    """For the header pickles and the storage-key list: plain data only, every global refused."""
+
+    def find_class(self, module, name):
+        raise ImageNetWeightsError(f"refusing to load {module}.{name} from a weights file")
+
+
+def _load_plain(handle):
+    try:
+        return _PlainDataUnpickler(handle).load()
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise ImageNetWeightsError(f"not a legacy PyTorch file: {exc}") from None
+
+
 class _StateDictUnpickler(pickle.Unpickler):
     """Unpickles a legacy state dict and nothing else: any other global is refused. Records the element
     type of every storage the tensors point at (`storage_types`)."""
@@ -105,16 +119,18 @@ def read_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """Read a state dict saved by `torch.save` in the legacy format into {name: array}."""
     raw = Path(path).read_bytes()
     with open(path, "rb") as handle:
-        if pickle.load(handle) != _LEGACY_MAGIC:
+        if _load_plain(handle) != _LEGACY_MAGIC:
             raise ImageNetWeightsError(f"{path} is not a legacy PyTorch file")
-        pickle.load(handle)  # protocol version
-        pickle.load(handle)  # system info (endianness, type sizes)
+        _load_plain(handle)  # protocol version
+        _load_plain(handle)  # system info (endianness, type sizes)
         unpickler = _StateDictUnpickler(handle)
         tensors = unpickler.load()
         storages = {}  # key -> 1-D array over the raw bytes
-        for key in pickle.load(handle):
+        for key in _load_plain(handle):
             dtype = np.dtype(unpickler.storage_types[str(key)]).newbyteorder("<")
             count = int(np.frombuffer(handle.read(8), "<i8")[0])
+            if handle.tell() + count * dtype.itemsize > len(raw):
+                raise ImageNetWeightsError(f"{path} is truncated (storage {key})")
             storages[str(key)] = np.frombuffer(raw, dtype, count=count, offset=handle.tell())
             handle.seek(count * dtype.itemsize, 1)
     return {name: _materialise(ref, storages) for name, ref in tensors.items()}

@@ -80,6 +80,10 @@ def test_a_weights_file_that_names_any_other_global_is_refused(tmp_path):
         pickle.dump({"weight": _RunsAProgram()}, handle)
     with pytest.raises(ImageNetWeightsError, match="refusing to load .*system"):
         read_legacy_state_dict(path)
+    with open(path, "wb") as handle:  # a global hidden in the very first pickle is refused too
+        pickle.dump(_RunsAProgram(), handle)
+    with pytest.raises(ImageNetWeightsError, match="refusing to load .*system"):
+        read_legacy_state_dict(path)
     (tmp_path / "plain.pth").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(ImageNetWeightsError, match="not a legacy PyTorch file"):
         read_legacy_state_dict(tmp_path / "plain.pth")
