@@ -172,17 +172,19 @@ def finished_fold(fold_dir: Path, settings: FitSettings):
     return model, kept_epoch([float(row["val_loss"]) for row in rows], settings)
 
 
-def finished_fit(fit_dir: Path):
-    """(kept checkpoint, the epoch log's rows) of a fit that completed, else None.
+def fit_is_finished(fit_dir: Path) -> bool:
+    """True when a fit completed: the learning curve is written after the fit returns, so its presence
+    marks a finished fit; the checkpoint holds the weights the fit kept (loop.kept_epoch)."""
+    return (fit_dir / "learning_curve.png").exists() and (fit_dir / "best.keras").exists()
 
-    The learning curve is written after the fit returns, so its presence marks a finished fit; the
-    checkpoint holds the weights the fit kept (loop.kept_epoch).
-    """
+
+def finished_fit(fit_dir: Path):
+    """(kept checkpoint, the epoch log's rows) of a fit that completed (`fit_is_finished`), else None."""
     import csv
 
     import keras
 
-    if not ((fit_dir / "learning_curve.png").exists() and (fit_dir / "best.keras").exists()):
+    if not fit_is_finished(fit_dir):
         return None
     with open(fit_dir / "epochs.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -344,7 +346,7 @@ def fit_folds(
     for fold in folds:
         train_index, validation_index = splits[fold]
         fold_dir = out_dir / f"fold{fold}"
-        if finished_fold(fold_dir, config.fit):
+        if fit_is_finished(fold_dir):  # no need to load its checkpoint: `--resume` will
             logger.info("%s: fold %d already finished in %s", config.name, fold, fold_dir)
             continue
         logger.info("%s: fitting fold %d only", config.name, fold)
