@@ -106,8 +106,7 @@ def build_mobilenet_classifier(
     if imagenet_weights is not None and not Path(imagenet_weights).is_file():
         raise FileNotFoundError(f"ImageNet weights file not found: {imagenet_weights}")
     inputs = keras.Input(shape=(input_size, input_size, 1), name="crop")
-    rgb = layers.Concatenate(name="grey_to_rgb")([inputs, inputs, inputs])
-    scaled = layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(rgb)  # MobileNetV2 expects [-1, 1]
+    scaled = grey_to_imagenet_rgb(inputs)  # MobileNetV2 expects [-1, 1]
     backbone = keras.applications.MobileNetV2(
         input_tensor=scaled,
         include_top=False,
@@ -120,3 +119,11 @@ def build_mobilenet_classifier(
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="classes")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def grey_to_imagenet_rgb(inputs):
+    """A grey image in [0, 1] as the three-channel [-1, 1] input ImageNet backbones were trained on."""
+    from keras import layers
+
+    rgb = layers.Concatenate(name="grey_to_rgb")([inputs, inputs, inputs])
+    return layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(rgb)

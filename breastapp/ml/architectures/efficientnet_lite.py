@@ -12,7 +12,7 @@ The network is built layer by layer here (Keras ships no Lite variant); layer na
 
 from __future__ import annotations
 
-from .classifier import LAST_CONV
+from .classifier import LAST_CONV, grey_to_imagenet_rgb
 
 # (repeats, kernel, first stride, expansion, output channels): EfficientNet-B0's stages, width and
 # depth multipliers 1.0 (Lite0).
@@ -49,9 +49,7 @@ def build_efficientnet_lite0_classifier(
     from keras import layers
 
     inputs = keras.Input(shape=(input_size, input_size, 1), name="crop")
-    rgb = layers.Concatenate(name="grey_to_rgb")([inputs, inputs, inputs])
-    x = layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(rgb)
-    x = _conv_bn(x, STEM_CHANNELS, 3, stride=2, prefix="stem")
+    x = _conv_bn(grey_to_imagenet_rgb(inputs), STEM_CHANNELS, 3, stride=2, prefix="stem")
     channels, block = STEM_CHANNELS, 0
     for repeats, kernel, first_stride, expansion, out_channels in STAGES:
         for repeat in range(repeats):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ class ImageNetWeightsError(Exception):
 
 
 def weights_file() -> Path:
-    """The package's state-dict file, after checking it is the exact file the recipes were built on."""
+    """Where the installed package keeps its state-dict file."""
     try:
         import importlib.resources
 
@@ -46,15 +47,18 @@ def weights_file() -> Path:
         ) from None
     if not path.is_file():
         raise ImageNetWeightsError(f"{path} is missing from the installed {PACKAGE} package")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != SHA256:
-        raise ImageNetWeightsError(f"{path} has sha256 {digest}, expected {SHA256}")
     return path
 
 
 def imagenet_state_dict() -> dict[str, np.ndarray]:
-    """EfficientNet-Lite0's ImageNet state dict as NumPy arrays, keyed by PyTorch parameter name."""
-    return read_legacy_state_dict(weights_file())
+    """EfficientNet-Lite0's ImageNet state dict as NumPy arrays, keyed by PyTorch parameter name, after
+    checking the file is the exact one the recipes were built on (read once, for both)."""
+    path = weights_file()
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SHA256:
+        raise ImageNetWeightsError(f"{path} has sha256 {digest}, expected {SHA256}")
+    return parse_legacy_state_dict(raw, str(path))
 
 
 @dataclass(frozen=True)
@@ -117,22 +121,26 @@ class _StateDictUnpickler(pickle.Unpickler):
 
 def read_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """Read a state dict saved by `torch.save` in the legacy format into {name: array}."""
-    raw = Path(path).read_bytes()
-    with open(path, "rb") as handle:
-        if _load_plain(handle) != _LEGACY_MAGIC:
-            raise ImageNetWeightsError(f"{path} is not a legacy PyTorch file")
-        _load_plain(handle)  # protocol version
-        _load_plain(handle)  # system info (endianness, type sizes)
-        unpickler = _StateDictUnpickler(handle)
-        tensors = unpickler.load()
-        storages = {}  # key -> 1-D array over the raw bytes
-        for key in _load_plain(handle):
-            dtype = np.dtype(unpickler.storage_types[str(key)]).newbyteorder("<")
-            count = int(np.frombuffer(handle.read(8), "<i8")[0])
-            if handle.tell() + count * dtype.itemsize > len(raw):
-                raise ImageNetWeightsError(f"{path} is truncated (storage {key})")
-            storages[str(key)] = np.frombuffer(raw, dtype, count=count, offset=handle.tell())
-            handle.seek(count * dtype.itemsize, 1)
+    return parse_legacy_state_dict(Path(path).read_bytes(), str(path))
+
+
+def parse_legacy_state_dict(raw: bytes, source: str = "the weights file") -> dict[str, np.ndarray]:
+    """`read_legacy_state_dict` on the file's bytes; the arrays are copies, not views of `raw`."""
+    handle = io.BytesIO(raw)
+    if _load_plain(handle) != _LEGACY_MAGIC:
+        raise ImageNetWeightsError(f"{source} is not a legacy PyTorch file")
+    _load_plain(handle)  # protocol version
+    _load_plain(handle)  # system info (endianness, type sizes)
+    unpickler = _StateDictUnpickler(handle)
+    tensors = unpickler.load()
+    storages = {}  # key -> 1-D array over the raw bytes
+    for key in _load_plain(handle):
+        dtype = np.dtype(unpickler.storage_types[str(key)]).newbyteorder("<")
+        count = int(np.frombuffer(handle.read(8), "<i8")[0])
+        if handle.tell() + count * dtype.itemsize > len(raw):
+            raise ImageNetWeightsError(f"{source} is truncated (storage {key})")
+        storages[str(key)] = np.frombuffer(raw, dtype, count=count, offset=handle.tell())
+        handle.seek(count * dtype.itemsize, 1)
     return {name: _materialise(ref, storages) for name, ref in tensors.items()}
 
 

@@ -165,10 +165,12 @@ def save_guided_classifier(models_dir, size: int = 64) -> None:
     from breastapp.ml.registry import save_weights
 
     keras.utils.set_random_seed(0)
-    model = build("cnn_classifier", input_size=size, n_classes=3, input_channels=2)
+    build_kwargs = {"input_size": size, "n_classes": 3, "input_channels": 2}
     card = json.loads(weights_paths(models_dir, "us_cls")[1].read_text())
+    card.update(architecture="cnn_classifier", build_kwargs=build_kwargs)
+    # No canonical_size: the classifier sees the segmenter's canonical image, as guided training used.
     card["input"] = {"size": size, "channels": 2, "contrast": "none", "guide": {"segmenter": "us_seg_unet"}}
-    save_weights(model, card, models_dir, "us_cls")
+    save_weights(build("cnn_classifier", **build_kwargs), card, models_dir, "us_cls")
 
 
 def inner(mask: np.ndarray, margin: int = 4) -> np.ndarray:
@@ -250,29 +252,12 @@ def test_a_guided_ultrasound_classifier_gets_the_segmenters_map_as_its_second_ch
     """A card with `input.guide` makes the engine stack the lesion probability map under the image."""
     import shutil
 
-    import keras
-
     from breastapp.imaging.preprocess import canonicalize_ultrasound, resize
-    from breastapp.ml.architectures import build
-    from breastapp.ml.registry import read_card, save_weights
 
     for path in initialised_models.iterdir():
         shutil.copy(path, tmp_path / path.name)
-    card = {
-        key: value for key, value in read_card(tmp_path, "us_cls").items() if key not in ("sha256", "name")
-    }
     size = 32
-    card["build_kwargs"] = {"input_size": size, "n_classes": 3, "input_channels": 2}
-    seg_size = int(read_card(tmp_path, "us_seg_unet")["input"]["size"])
-    card["input"] = {
-        **card["input"],
-        "size": size,
-        "channels": 2,
-        "guide": {"segmenter": "us_seg_unet"},
-        "canonical_size": seg_size,  # the segmenter's canonical image, as training used
-    }
-    keras.utils.set_random_seed(0)
-    save_weights(build("cnn_classifier", **card["build_kwargs"]), card, tmp_path, "us_cls")
+    save_guided_classifier(tmp_path, size)
 
     segmenter, classifier = (load_weights(tmp_path, name) for name in ("us_seg_unet", "us_cls"))
     frame = decode(ultrasound_bytes, modality="US")

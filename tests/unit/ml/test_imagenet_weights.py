@@ -92,4 +92,4 @@ def test_a_weights_file_that_names_any_other_global_is_refused(tmp_path):
 def test_an_altered_weights_file_is_refused(monkeypatch):
     monkeypatch.setattr(imagenet_weights, "SHA256", "0" * 64)
     with pytest.raises(ImageNetWeightsError, match="expected 0000"):
-        imagenet_weights.weights_file()
+        imagenet_weights.imagenet_state_dict()
