@@ -43,6 +43,12 @@ def add_arguments(parser) -> None:
         help="reuse cross-validation folds that already finished under --runs",
     )
     parser.add_argument(
+        "--seed",
+        type=int,
+        help="training seed instead of the recipe's (also the folds' seed for recipes without a split_seed): "
+        "a rerun with other seeds measures a recipe's run-to-run spread",
+    )
+    parser.add_argument(
         "--only-folds",
         type=int,
         nargs="+",
@@ -63,6 +69,8 @@ def configured_recipe(args):
         config = replace(config, folds=args.folds)
     if args.cv_epochs:
         config = replace(config, cv_epochs=args.cv_epochs)
+    if args.seed is not None:
+        config = replace(config, fit=replace(config.fit, seed=args.seed))
     return config
 
 

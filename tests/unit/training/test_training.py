@@ -756,3 +756,18 @@ def test_evaluation_canonicalises_a_whole_image_classifier_at_the_size_its_card_
     block = {"size": 224, "channels": 1, "contrast": "none"}
     assert spec_from_card({"modality": "US", "input": {**block, "canonical_size": 256}}).size == 256
     assert spec_from_card({"modality": "US", "input": block}).size == 224
+
+
+def test_train_seed_option_reseeds_the_recipe_and_leaves_the_rest():
+    """`train NAME --seed N` is how a recipe's run-to-run spread is measured (models/README.md)."""
+    import argparse
+
+    from breastapp.commands.train import add_arguments, configured_recipe
+    from breastapp.ml.train.recipes import RECIPES
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    reseeded = configured_recipe(parser.parse_args(["us_cls", "--seed", "100"]))
+    assert reseeded.fit.seed == 100 and RECIPES["us_cls"].fit.seed == 0
+    assert reseeded.fit.learning_rate == RECIPES["us_cls"].fit.learning_rate
+    assert configured_recipe(parser.parse_args(["us_cls"])) == RECIPES["us_cls"]
