@@ -53,8 +53,9 @@ def add_arguments(parser) -> None:
         type=int,
         nargs="+",
         metavar="K",
-        help="segmentation: fit only these cross-validation folds (0-based) under --runs and stop, without "
-        "a final fit or card; run several such processes side by side, then --resume gathers them",
+        help="fit only these cross-validation folds (0-based) under --runs and stop, without a final fit "
+        "or card; run several such processes side by side (or in separate sessions), then --resume "
+        "gathers them",
     )
 
 

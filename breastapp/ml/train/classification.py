@@ -41,8 +41,8 @@ from breastapp.ml.evaluate.classification import (
 from breastapp.ml.lesions import MIN_CROP_PX, guided_lesion_view, lesion_crop  # the engine's own crops
 
 from .augment import AugmentSettings
-from .loop import FitSettings, fit, kept_epoch, set_seeds
-from .segmentation import mean_and_spread
+from .loop import FitSettings, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
+from .segmentation import check_folds, mean_and_spread
 
 logger = logging.getLogger(__name__)
 
@@ -200,22 +200,25 @@ def oof_metrics(probabilities, labels, groups, config: ClassificationConfig) -> 
     }
 
 
-def cross_validate(samples, config: ClassificationConfig, out_dir: Path, guide_maps: GuideMaps | None = None):
-    """k-fold by patient; returns pooled OOF metrics, per-fold accuracy/AUC and best epochs.
+def cross_validate(
+    samples,
+    config: ClassificationConfig,
+    out_dir: Path,
+    guide_maps: GuideMaps | None = None,
+    resume: bool = False,
+):
+    """k-fold by patient; returns pooled OOF metrics, per-fold accuracy/AUC, best epochs and how many
+    folds were reused (`resume`: a fold whose fit finished under `out_dir/fold<k>` is not fitted again).
 
     Each fold early-stops on a share of its own training patients (`early_stopping_patients`), never on
     the held-out fold: a checkpoint chosen on the images it is scored on would flatter the score.
     """
     images, labels, groups = examples(samples, config, guide_maps)
     probabilities = np.zeros((len(labels), len(config.classes)), dtype=np.float64)
-    per_fold, best_epochs = [], []
+    per_fold, best_epochs, reused_folds = [], [], 0
     splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
-    for fold, (train_index, validation_index) in enumerate(splits):
-        held = np.isin(groups, [samples[i].patient_id for i in validation_index])
-        stopping = np.isin(
-            groups, list(early_stopping_patients([samples[i] for i in train_index], config, fold))
-        )
-        fitting = ~held & ~stopping
+    for fold in range(config.folds):
+        fitting, stopping, held = fold_examples(samples, groups, splits, config, fold)
         logger.info(
             "%s: fold %d/%d (%d train / %d early-stopping / %d held-out examples)",
             config.name,
@@ -225,14 +228,14 @@ def cross_validate(samples, config: ClassificationConfig, out_dir: Path, guide_m
             int(stopping.sum()),
             int(held.sum()),
         )
-        model, best = train_and_predict(
-            (images[fitting], labels[fitting]),
-            (images[stopping], labels[stopping]),
-            config,
-            config.cv_epochs,
-            out_dir / f"fold{fold}",
-            config.fit.seed + fold,
-        )
+        fold_dir = out_dir / f"fold{fold}"
+        finished = resume and finished_fold(fold_dir, config.fit)
+        if finished:
+            logger.info("%s: reusing the finished fold in %s", config.name, fold_dir)
+            model, best = finished
+            reused_folds += 1
+        else:
+            model, best = fit_fold(images, labels, (fitting, stopping), config, fold_dir, fold)
         probabilities[held] = model.predict(images[held], verbose=0)
         best_epochs.append(best)
         fold_labels = labels[held]
@@ -257,7 +260,50 @@ def cross_validate(samples, config: ClassificationConfig, out_dir: Path, guide_m
         "oof_probabilities": probabilities,
         "labels": labels,
         "groups": groups,
+        "reused_folds": reused_folds,
     }
+
+
+def fold_examples(samples, groups: np.ndarray, splits, config: ClassificationConfig, fold: int):
+    """Boolean masks over the examples of fold `fold`: (fitted on, early-stopped on, held out)."""
+    train_index, validation_index = splits[fold]
+    held = np.isin(groups, [samples[i].patient_id for i in validation_index])
+    stopping = np.isin(groups, list(early_stopping_patients([samples[i] for i in train_index], config, fold)))
+    return ~held & ~stopping, stopping, held
+
+
+def fit_fold(images, labels, masks, config: ClassificationConfig, fold_dir: Path, fold: int):
+    """Fit fold `fold` on its `(fitting, stopping)` masks, seeded as every run seeds it.
+
+    Returns (model, best epoch)."""
+    fitting, stopping = masks
+    return train_and_predict(
+        (images[fitting], labels[fitting]),
+        (images[stopping], labels[stopping]),
+        config,
+        config.cv_epochs,
+        fold_dir,
+        config.fit.seed + fold,
+    )
+
+
+def fit_folds(
+    samples, config: ClassificationConfig, out_dir: Path, folds, guide_maps: GuideMaps | None = None
+):
+    """Fit only the cross-validation folds `folds` (each as `cross_validate` would; a finished one is
+    skipped) under `out_dir/fold<k>`, for a later resumed run to gather: an ImageNet-started classifier
+    takes about ten minutes a fold on two cores, so a run can be split across processes or sessions."""
+    check_folds(config, folds)
+    images, labels, groups = examples(samples, config, guide_maps)
+    splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
+    for fold in folds:
+        fold_dir = out_dir / f"fold{fold}"
+        if fit_is_finished(fold_dir):
+            logger.info("%s: fold %d already finished in %s", config.name, fold, fold_dir)
+            continue
+        logger.info("%s: fitting fold %d only", config.name, fold)
+        fitting, stopping, _ = fold_examples(samples, groups, splits, config, fold)
+        fit_fold(images, labels, (fitting, stopping), config, fold_dir, fold)
 
 
 def early_stopping_patients(
@@ -306,11 +352,15 @@ def lesion_view_card(config: ClassificationConfig) -> dict:
     }
 
 
-def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide: Guide | None = None):
-    """Cross-validate, then fit on all examples for the median best epoch; returns (model, card, cv)."""
+def train_classifier(
+    samples, config: ClassificationConfig, out_dir: Path, guide: Guide | None = None, resume: bool = False
+):
+    """Cross-validate (with `resume`, reusing finished folds), then fit on all examples for the median
+    best epoch; returns (model, card, cv). The final fit always runs: its constant-rate checkpoint is
+    the lowest training loss, not the last epoch's weights the fit returns."""
     guide_maps = guide.maps if guide else None
     started = time.time()
-    cv = cross_validate(samples, config, out_dir, guide_maps)
+    cv = cross_validate(samples, config, out_dir, guide_maps, resume)
     epochs = max(3, int(np.median(cv["best_epochs"])))
     images, labels, _ = examples(samples, config, guide_maps)
     model, _ = train_and_predict((images, labels), None, config, epochs, out_dir / "final", config.fit.seed)
@@ -347,4 +397,6 @@ def train_classifier(samples, config: ClassificationConfig, out_dir: Path, guide
         "cv": {k: cv[k] for k in ("pooled_out_of_fold", "summary", "best_epochs")},
         "training_time_s": round(time.time() - started, 1),
     }
+    if cv["reused_folds"]:  # training_time_s then covers only the fits this run made
+        card["resumed"] = {"reused_folds": cv["reused_folds"], "reused_final_fit": False}
     return model, card, cv

@@ -49,6 +49,33 @@ def kept_epoch(losses, settings: FitSettings) -> int:
     return int(np.argmin(losses)) + 1
 
 
+def finished_fold(fold_dir: Path, settings: FitSettings):
+    """(best checkpoint, best epoch) of a cross-validation fold whose fit completed, else None: what
+    `--resume` reuses instead of fitting the fold again."""
+    finished = finished_fit(fold_dir)
+    if finished is None:
+        return None
+    model, rows = finished
+    return model, kept_epoch([float(row["val_loss"]) for row in rows], settings)
+
+
+def fit_is_finished(fit_dir: Path) -> bool:
+    """True when a fit completed: the learning curve is written after the fit returns, so its presence
+    marks a finished fit; the checkpoint holds the weights the fit kept (`kept_epoch`)."""
+    return (fit_dir / "learning_curve.png").exists() and (fit_dir / "best.keras").exists()
+
+
+def finished_fit(fit_dir: Path):
+    """(kept checkpoint, the epoch log's rows) of a fit that completed (`fit_is_finished`), else None."""
+    import keras
+
+    if not fit_is_finished(fit_dir):
+        return None
+    with open(fit_dir / "epochs.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return keras.models.load_model(fit_dir / "best.keras", compile=False), rows
+
+
 def set_seeds(seed: int) -> None:
     """Python, numpy and TensorFlow seeds in one call (keras.utils.set_random_seed sets all three)."""
     import keras

@@ -58,9 +58,9 @@ def train_recipe(
     samples = recipe_samples(name, config, data_root, run_dir, dataset, limit)
     run_dir.mkdir(parents=True, exist_ok=True)
     is_classifier = isinstance(config, ClassificationConfig)
-    if is_classifier:  # classifiers take a minute or two: always trained from scratch
+    if is_classifier:
         guide = load_guide(run_dir.parent / config.guide) if config.guide else None
-        model, card_fields, cv = train_classifier(samples, config, run_dir, guide)
+        model, card_fields, cv = train_classifier(samples, config, run_dir, guide, resume=resume)
     else:
         start = starting_weights(models_dir, config) if config.initial_weights else None
         model, card_fields, cv = train_segmentation(samples, config, run_dir, resume=resume, start=start)
@@ -94,17 +94,21 @@ def train_some_folds(
     dataset: str | None = None,
     limit: int | None = None,
 ) -> None:
-    """Fit only cross-validation folds `folds` of a segmentation recipe under `run_dir` (no final fit, no
-    card); `train_recipe(..., resume=True)` gathers them once every fold has finished."""
-    from .segmentation import check_folds, fit_folds
+    """Fit only cross-validation folds `folds` of a recipe under `run_dir` (no final fit, no card);
+    `train_recipe(..., resume=True)` gathers them once every fold has finished."""
+    from . import classification, segmentation
 
     config = config or RECIPES[name]
-    if not isinstance(config, SegmentationConfig):
-        raise ValueError(f"{name} is a classifier: its folds take minutes, train it whole")
-    check_folds(config, folds)  # before minutes of image preparation
+    segmentation.check_folds(config, folds)  # before minutes of image preparation
+    is_classifier = isinstance(config, ClassificationConfig)
+    # A guided classifier's missing guide run is named before the preparation too.
+    guide = load_guide(run_dir.parent / config.guide) if is_classifier and config.guide else None
     samples = recipe_samples(name, config, data_root, run_dir, dataset or DATASET_OF[name], limit)
-    start = starting_weights(models_dir, config) if config.initial_weights else None
-    fit_folds(samples, config, run_dir, folds, start)
+    if is_classifier:
+        classification.fit_folds(samples, config, run_dir, folds, guide.maps if guide else None)
+    else:
+        start = starting_weights(models_dir, config) if config.initial_weights else None
+        segmentation.fit_folds(samples, config, run_dir, folds, start)
 
 
 def without_training_state(model):

@@ -23,7 +23,7 @@ from breastapp.ml.evaluate.segmentation import OverlapSums
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region_px
 
 from .augment import AugmentSettings
-from .loop import FitSettings, fit, kept_epoch, set_seeds
+from .loop import FitSettings, finished_fit, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
 from .losses import dice_metric, make_loss
 from .tiles import TileSettings, build_tile_set
 
@@ -163,34 +163,6 @@ def fit_fold(
     return model, kept_epoch(history["val_loss"], settings)
 
 
-def finished_fold(fold_dir: Path, settings: FitSettings):
-    """(best checkpoint, best epoch) of a fold whose fit completed, else None."""
-    finished = finished_fit(fold_dir)
-    if finished is None:
-        return None
-    model, rows = finished
-    return model, kept_epoch([float(row["val_loss"]) for row in rows], settings)
-
-
-def fit_is_finished(fit_dir: Path) -> bool:
-    """True when a fit completed: the learning curve is written after the fit returns, so its presence
-    marks a finished fit; the checkpoint holds the weights the fit kept (loop.kept_epoch)."""
-    return (fit_dir / "learning_curve.png").exists() and (fit_dir / "best.keras").exists()
-
-
-def finished_fit(fit_dir: Path):
-    """(kept checkpoint, the epoch log's rows) of a fit that completed (`fit_is_finished`), else None."""
-    import csv
-
-    import keras
-
-    if not fit_is_finished(fit_dir):
-        return None
-    with open(fit_dir / "epochs.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return keras.models.load_model(fit_dir / "best.keras", compile=False), rows
-
-
 def choose_threshold(
     maps, truths, fp_budget_per_image: float | None = None, min_area_px: float = 1.0
 ) -> float:
@@ -327,7 +299,7 @@ def cross_validation_splits(samples, config: SegmentationConfig):
     return kfold_indices(samples, config.folds, seed=split_seed)
 
 
-def check_folds(config: SegmentationConfig, folds) -> None:
+def check_folds(config, folds) -> None:
     """ValueError naming the recipe's folds when `folds` asks for one it does not have."""
     for fold in folds:
         if not 0 <= fold < config.folds:

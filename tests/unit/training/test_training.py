@@ -341,7 +341,6 @@ def tiny_segmentation_config():
 
 @pytest.mark.slow
 def test_folds_fitted_in_separate_processes_are_gathered_by_a_resumed_run(folder_dataset, tmp_path):
-    from breastapp.ml.train.recipes import RECIPES
     from breastapp.ml.train.runner import train_recipe, train_some_folds
 
     config, run_dir = tiny_segmentation_config(), tmp_path / "runs" / "tiny_seg"
@@ -354,10 +353,6 @@ def test_folds_fitted_in_separate_processes_are_gathered_by_a_resumed_run(folder
     assert not (tmp_path / "models").exists()  # no final fit, no card: only the fold
     card = train_recipe(*arguments, config=config, dataset="folder", resume=True)
     assert card["resumed"] == {"reused_folds": 1, "reused_final_fit": False}
-    with pytest.raises(ValueError, match="us_cls is a classifier"):
-        train_some_folds(
-            "us_cls", folder_dataset, tmp_path / "models", tmp_path / "c", [0], config=RECIPES["us_cls"]
-        )
 
 
 @pytest.mark.slow
@@ -582,15 +577,12 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
     ]
 
 
-@pytest.mark.slow
-def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path):
-    from breastapp.ml.evaluate.run import evaluate
-    from breastapp.ml.registry import load_weights
+def tiny_classification_config(schedule="cosine", cv_epochs=1):
+    """A small CNN on 32-pixel whole ultrasound images, 2 folds of 2-step epochs: seconds to train."""
     from breastapp.ml.train.classification import ClassificationConfig
     from breastapp.ml.train.loop import FitSettings
-    from breastapp.ml.train.runner import train_recipe
 
-    config = ClassificationConfig(
+    return ClassificationConfig(
         name="tiny_cls",
         architecture="cnn_classifier",
         build_kwargs={"input_size": 32, "n_classes": 3},
@@ -598,10 +590,53 @@ def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path
         classes=("benign", "malignant", "normal"),
         input_size=32,
         crop_margin=None,
-        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2, schedule="cosine"),
-        cv_epochs=1,
+        fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2, schedule=schedule, patience=1),
+        cv_epochs=cv_epochs,
         folds=2,
     )
+
+
+@pytest.mark.slow
+def test_classifier_folds_fitted_apart_are_gathered_by_a_resumed_run_with_the_same_predictions(
+    folder_dataset, tmp_path, caplog
+):
+    caplog.set_level("INFO", logger="breastapp.ml.train.classification")
+    from breastapp.ml.train.runner import train_recipe, train_some_folds
+
+    # Constant rate with early stopping: each fold keeps its best epoch, which a reused fold must match.
+    config, run_dir = (
+        tiny_classification_config(schedule="constant", cv_epochs=3),
+        tmp_path / "runs" / "tiny_cls",
+    )
+    arguments = ("tiny_cls", folder_dataset, tmp_path / "models", run_dir)
+    with pytest.raises(ValueError, match="fold 2 does not exist: tiny_cls has folds 0 to 1"):
+        train_some_folds(*arguments, [2], config=config, dataset="folder")
+    train_some_folds(*arguments, [1], config=config, dataset="folder")
+    assert (run_dir / "fold1" / "learning_curve.png").exists() and not (run_dir / "fold0").exists()
+    assert not (tmp_path / "models").exists()  # no final fit, no card: only the fold
+    card = train_recipe(*arguments, config=config, dataset="folder", resume=True)
+    assert card["resumed"] == {"reused_folds": 1, "reused_final_fit": False}
+    assert "reusing the finished fold in" in caplog.text
+    with np.load(run_dir / "oof.npz") as saved:
+        fitted = saved["probabilities"]
+    again = train_recipe(*arguments, config=config, dataset="folder", resume=True)
+    assert again["resumed"] == {"reused_folds": 2, "reused_final_fit": False}
+    with np.load(run_dir / "oof.npz") as saved:  # the kept checkpoints predict what the fits predicted
+        np.testing.assert_array_equal(saved["probabilities"], fitted)
+    cv = again["metrics"]["cross_validation"]
+    assert cv["best_epochs"] == card["metrics"]["cross_validation"]["best_epochs"]
+    assert cv["pooled_out_of_fold"] == card["metrics"]["cross_validation"]["pooled_out_of_fold"]
+    fresh = train_recipe(*arguments, config=config, dataset="folder")  # without --resume: every fold refits
+    assert "resumed" not in fresh
+
+
+@pytest.mark.slow
+def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path):
+    from breastapp.ml.evaluate.run import evaluate
+    from breastapp.ml.registry import load_weights
+    from breastapp.ml.train.runner import train_recipe
+
+    config = tiny_classification_config()
     card = train_recipe(
         "tiny_cls",
         folder_dataset,
