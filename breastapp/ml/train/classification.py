@@ -42,7 +42,7 @@ from breastapp.ml.lesions import MIN_CROP_PX, guided_lesion_view, lesion_crop  #
 
 from .augment import AugmentSettings
 from .loop import FitSettings, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
-from .segmentation import check_folds, mean_and_spread
+from .segmentation import check_folds, log_cross_validation, mean_and_spread
 
 logger = logging.getLogger(__name__)
 
@@ -352,6 +352,19 @@ def lesion_view_card(config: ClassificationConfig) -> dict:
     }
 
 
+def log_pooled(name: str, pooled: dict) -> None:
+    """Log the pooled out-of-fold accuracy and malignant AUC before the final fit (log_cross_validation)."""
+    low, high = pooled["malignant_auc_ci95"]
+    logger.info(
+        "%s: pooled out-of-fold accuracy %.3f, malignant AUC %.3f (95%% CI %.3f-%.3f)",
+        name,
+        pooled["accuracy"],
+        pooled["malignant_auc"],
+        low,
+        high,
+    )
+
+
 def train_classifier(
     samples, config: ClassificationConfig, out_dir: Path, guide: Guide | None = None, resume: bool = False
 ):
@@ -361,6 +374,8 @@ def train_classifier(
     guide_maps = guide.maps if guide else None
     started = time.time()
     cv = cross_validate(samples, config, out_dir, guide_maps, resume)
+    log_cross_validation(config.name, cv["summary"])
+    log_pooled(config.name, cv["pooled_out_of_fold"])
     epochs = max(3, int(np.median(cv["best_epochs"])))
     images, labels, _ = examples(samples, config, guide_maps)
     model, _ = train_and_predict((images, labels), None, config, epochs, out_dir / "final", config.fit.seed)

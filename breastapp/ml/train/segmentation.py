@@ -232,6 +232,22 @@ def mean_and_spread(values) -> dict:
     return {"mean": mean, "std": std, "folds": [float(value) for value in array]}
 
 
+def log_cross_validation(name: str, summary: dict) -> None:
+    """Log every cross-validated metric (mean ± sd over folds, and each fold) as soon as the folds are
+    scored: the final fit on all data takes about as long as a fold again, and a trial can be judged
+    without waiting for it."""
+    for metric, spread in summary.items():
+        folds = " ".join(f"{value:.3f}" for value in spread["folds"])
+        logger.info(
+            "%s: cross-validated %s %.3f ± %.3f (folds %s)",
+            name,
+            metric,
+            spread["mean"],
+            spread["std"],
+            folds,
+        )
+
+
 def summarise(per_fold: list[dict]) -> dict:
     """Mean and standard deviation of every metric across folds, plus the per-fold values."""
     return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in per_fold[0]}
@@ -378,6 +394,7 @@ def train_segmentation(
     """Cross-validate, then fit the shipped network; returns (model, card fields)."""
     started = time.time()
     cv = cross_validate(samples, config, out_dir, resume, start)
+    log_cross_validation(config.name, cv["summary"])
     epochs = max(3, int(np.median(cv["best_epochs"])))
     # A resumed run reuses a finished cosine final fit of the same length: its checkpoint is its last
     # epoch, which is what final_fit returns (a constant-rate checkpoint is the lowest training loss).

@@ -375,6 +375,8 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     assert loaded.card["role"] == "segmentation" and loaded.card["input"]["size"] == 32
     assert 0.05 <= loaded.card["thresholds"]["segmentation"] <= 0.95
     assert set(card["metrics"]["cross_validation"]["summary"]) >= {"dice_whole_set", "sensitivity_at_2_fppi"}
+    two_fppi = card["metrics"]["cross_validation"]["summary"]["sensitivity_at_2_fppi"]
+    assert f"tiny_seg: cross-validated sensitivity_at_2_fppi {two_fppi['mean']:.3f}" in caplog.text
     assert len(card["metrics"]["cross_validation"]["per_fold"]) == 2
     assert (tmp_path / "runs" / "tiny_seg" / "fold0" / "epochs.csv").exists()
     # the card names the rule that chose its threshold, and the folds follow split_seed, not fit.seed
@@ -600,7 +602,7 @@ def tiny_classification_config(schedule="cosine", cv_epochs=1):
 def test_classifier_folds_fitted_apart_are_gathered_by_a_resumed_run_with_the_same_predictions(
     folder_dataset, tmp_path, caplog
 ):
-    caplog.set_level("INFO", logger="breastapp.ml.train.classification")
+    caplog.set_level("INFO")
     from breastapp.ml.train.runner import train_recipe, train_some_folds
 
     # Constant rate with early stopping: each fold keeps its best epoch, which a reused fold must match.
@@ -617,6 +619,11 @@ def test_classifier_folds_fitted_apart_are_gathered_by_a_resumed_run_with_the_sa
     card = train_recipe(*arguments, config=config, dataset="folder", resume=True)
     assert card["resumed"] == {"reused_folds": 1, "reused_final_fit": False}
     assert "reusing the finished fold in" in caplog.text
+    # the cross-validated figures are logged before the final fit starts, as the card will hold them
+    pooled = card["metrics"]["cross_validation"]["pooled_out_of_fold"]
+    accuracy = card["metrics"]["cross_validation"]["summary"]["accuracy"]
+    assert f"tiny_cls: cross-validated accuracy {accuracy['mean']:.3f} ± {accuracy['std']:.3f}" in caplog.text
+    assert f"tiny_cls: pooled out-of-fold accuracy {pooled['accuracy']:.3f}" in caplog.text
     with np.load(run_dir / "oof.npz") as saved:
         fitted = saved["probabilities"]
     again = train_recipe(*arguments, config=config, dataset="folder", resume=True)
