@@ -41,8 +41,8 @@ from breastapp.ml.evaluate.classification import (
 from breastapp.ml.lesions import MIN_CROP_PX, guided_lesion_view, lesion_crop  # the engine's own crops
 
 from .augment import AugmentSettings
+from .folds import check_folds, log_cross_validation, mean_and_spread
 from .loop import FitSettings, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
-from .segmentation import check_folds, log_cross_validation, mean_and_spread
 
 logger = logging.getLogger(__name__)
 

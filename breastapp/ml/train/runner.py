@@ -15,6 +15,7 @@ from breastapp.ml.datasets.records import MASS
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS
 
 from .classification import ClassificationConfig, Guide, train_classifier
+from .folds import check_folds
 from .loop import device_name
 from .recipes import DATASET_OF, RECIPES, select_records
 from .segmentation import SegmentationConfig, StartingWeights, train_segmentation
@@ -99,7 +100,7 @@ def train_some_folds(
     from . import classification, segmentation
 
     config = config or RECIPES[name]
-    segmentation.check_folds(config, folds)  # before minutes of image preparation
+    check_folds(config, folds)  # before minutes of image preparation
     is_classifier = isinstance(config, ClassificationConfig)
     # A guided classifier's missing guide run is named before the preparation too.
     guide = load_guide(run_dir.parent / config.guide) if is_classifier and config.guide else None

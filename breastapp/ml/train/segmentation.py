@@ -23,6 +23,7 @@ from breastapp.ml.evaluate.segmentation import OverlapSums
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region_px
 
 from .augment import AugmentSettings
+from .folds import check_folds, log_cross_validation, mean_and_spread
 from .loop import FitSettings, finished_fit, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
 from .losses import dice_metric, make_loss
 from .tiles import TileSettings, build_tile_set
@@ -224,30 +225,6 @@ def fold_metrics(
     }
 
 
-def mean_and_spread(values) -> dict:
-    """Mean, standard deviation and the values themselves, ignoring NaN (a fold without lesions)."""
-    array = np.asarray(values, dtype=float)
-    finite = array[np.isfinite(array)]
-    mean, std = (float(finite.mean()), float(finite.std())) if finite.size else (float("nan"), float("nan"))
-    return {"mean": mean, "std": std, "folds": [float(value) for value in array]}
-
-
-def log_cross_validation(name: str, summary: dict) -> None:
-    """Log every cross-validated metric (mean ± sd over folds, and each fold) as soon as the folds are
-    scored: the final fit on all data takes about as long as a fold again, and a trial can be judged
-    without waiting for it."""
-    for metric, spread in summary.items():
-        folds = " ".join(f"{value:.3f}" for value in spread["folds"])
-        logger.info(
-            "%s: cross-validated %s %.3f ± %.3f (folds %s)",
-            name,
-            metric,
-            spread["mean"],
-            spread["std"],
-            folds,
-        )
-
-
 def summarise(per_fold: list[dict]) -> dict:
     """Mean and standard deviation of every metric across folds, plus the per-fold values."""
     return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in per_fold[0]}
@@ -313,13 +290,6 @@ def cross_validation_splits(samples, config: SegmentationConfig):
     (the training seed when unset), so a run with other training seeds can keep the same folds."""
     split_seed = config.fit.seed if config.split_seed is None else config.split_seed
     return kfold_indices(samples, config.folds, seed=split_seed)
-
-
-def check_folds(config, folds) -> None:
-    """ValueError naming the recipe's folds when `folds` asks for one it does not have."""
-    for fold in folds:
-        if not 0 <= fold < config.folds:
-            raise ValueError(f"fold {fold} does not exist: {config.name} has folds 0 to {config.folds - 1}")
 
 
 def fit_folds(

@@ -137,7 +137,7 @@ def test_confusion_matrix_and_per_class_table():
 
 
 def test_fold_summary_ignores_folds_without_a_value():
-    from breastapp.ml.train.segmentation import mean_and_spread
+    from breastapp.ml.train.folds import mean_and_spread
 
     summary = mean_and_spread([0.5, float("nan"), 0.7])
     assert summary["mean"] == pytest.approx(0.6) and summary["std"] == pytest.approx(0.1)

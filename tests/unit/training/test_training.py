@@ -357,7 +357,7 @@ def test_folds_fitted_in_separate_processes_are_gathered_by_a_resumed_run(folder
 
 @pytest.mark.slow
 def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path, caplog):
-    caplog.set_level("INFO", logger="breastapp.ml.train.segmentation")
+    caplog.set_level("INFO", logger="breastapp.ml.train")
     from breastapp.ml.evaluate.run import evaluate
     from breastapp.ml.registry import load_weights
     from breastapp.ml.train.runner import train_recipe
