@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tta",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="average with the mirrored image's prediction (default: as the weights' card says)",
+        help="average the segmentation map with the mirrored image's (default: as the segmentation card "
+        "says; a classifier always runs the pass its own card names)",
     )
     parser.add_argument(
         "--ensemble", action="store_true", help=f"average the segmenters {', '.join(ENSEMBLE)}"

@@ -44,7 +44,9 @@ class EngineSettings:
     overlap: int = 32
     batch_size: int = 8
     min_breast_coverage: float = 0.05
-    flip_tta: bool | None = None  # None: as each segmentation card says (`inference.flip_tta`)
+    # None: as each segmentation card says (`inference.flip_tta`). Segmentation only: a classifier always
+    # runs the pass its own card names, since its malignancy threshold was chosen with it.
+    flip_tta: bool | None = None
 
     def tiles(self, card: dict) -> TileSettings:
         """Tiling for a segmentation card: its own tile size unless the settings override it."""

@@ -30,7 +30,7 @@ from breastapp.imaging.preprocess import (
     resize,
 )
 from breastapp.ml.lesions import Region, canonical_box, find_regions, guided_lesion_view, lesion_crop
-from breastapp.ml.registry import LoadedWeights
+from breastapp.ml.registry import LoadedWeights, card_flip_tta
 from breastapp.ml.result import AnalysisResult, Lesion
 from breastapp.ml.sliding_window import TileSettings, mirrored_mean_predict, sliding_window_predict
 
@@ -163,14 +163,39 @@ def _crop_for(region: Region, canon: CanonicalImage, cls_canon: CanonicalImage, 
 
 
 def predict_classes(classifier: LoadedWeights, images: Sequence[np.ndarray]) -> np.ndarray:
-    """(n, classes) probabilities for classifier inputs, in one batched call."""
+    """(n, classes) probabilities for classifier inputs, with the mirrored pass when the card says so."""
     n_classes = len(classifier.card.get("classes") or []) or int(classifier.model.output_shape[-1])
     if not images:
         return np.zeros((0, n_classes), dtype=np.float32)
     batch = np.stack(images).astype(np.float32)
     if batch.ndim == 3:  # one-channel inputs come as (rows, cols)
         batch = batch[..., None]
-    return np.asarray(classifier.model(batch, training=False), dtype=np.float32)
+    return class_probabilities(classifier.model, batch, card_flip_tta(classifier.card))
+
+
+PREDICT_CHUNK = 32  # inputs per forward call: bounds memory on a cross-validation fold's few hundred
+
+
+def class_probabilities(model, batch: np.ndarray, flip_tta: bool) -> np.ndarray:
+    """(n, classes) probabilities for classifier inputs (n, rows, cols, channels); with flip_tta, the mean
+    of the inputs' and their left-right mirror images' probabilities. Cross-validation, `evaluate` and the
+    engine all call this, so what a card reports is what a user gets."""
+    return np.mean(class_probability_passes(model, batch, flip_tta), axis=0, dtype=np.float32)
+
+
+def class_probability_passes(model, batch: np.ndarray, flip_tta: bool) -> list[np.ndarray]:
+    """The probabilities of each pass: the inputs as given, then (flip_tta) their mirror images.
+    Training keeps the first apart to report what the mirrored pass changed."""
+    views = [batch, np.ascontiguousarray(batch[:, :, ::-1])] if flip_tta else [batch]
+    return [
+        np.concatenate(
+            [
+                np.asarray(model(view[start : start + PREDICT_CHUNK], training=False), dtype=np.float32)
+                for start in range(0, len(view), PREDICT_CHUNK)
+            ]
+        )
+        for view in views
+    ]
 
 
 def malignant_index(card: dict) -> int:

@@ -129,8 +129,8 @@ def info_from_card(card: dict) -> WeightsInfo:
 
 
 def card_flip_tta(card: dict) -> bool:
-    """Whether a segmentation network was measured with the mirrored second pass (cards before the
-    `inference` block: no)."""
+    """Whether the network was measured with the mirrored second pass, which the engine then runs too
+    (cards before the `inference` block: no)."""
     return card.get("inference", {}).get("flip_tta", False)  # types checked when the card is read
 
 

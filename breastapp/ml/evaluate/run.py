@@ -169,6 +169,7 @@ def out_of_fold_maps(run_dir: Path, samples) -> list[np.ndarray]:
 
 
 def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_dir) -> str:
+    from breastapp.ml.pipeline import class_probabilities
     from breastapp.ml.registry import load_weights
     from breastapp.ml.train.classification import ClassificationConfig, LesionView, examples
 
@@ -187,6 +188,7 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
         lesion_view=LesionView(**{k: block["lesion_view"][k] for k in ("threshold", "margin")})
         if block.get("lesion_view")
         else None,
+        flip_tta=card_flip_tta(card),
     )
     chosen = select_for_evaluation(dataset, records, card)
     kinds = (MASS,) if card["modality"] == "MG" else ("lesion",)
@@ -205,7 +207,7 @@ def evaluate_classification(name, models_dir, dataset, records, out_dir, cache_d
     if samples is None:
         samples = load_samples(chosen, config.spec, cache_dir, kinds=kinds, progress=True)
     images, labels, groups = examples(samples, config, guide_maps)
-    probabilities = weights.model.predict(images, verbose=0)
+    probabilities = class_probabilities(weights.model, images, config.flip_tta)
     return classification_report(probabilities, labels, groups, config.classes, card, out_dir)
 
 

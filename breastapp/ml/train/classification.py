@@ -76,6 +76,9 @@ class ClassificationConfig:
     # Share of each fold's TRAINING patients set aside to early-stop on; the held-out fold only scores.
     stopping_fraction: float = 0.125
     lesion_view: LesionView | None = None  # guided only: the crop around the guided lesion, channels 3-4
+    # Score every input also mirrored left-right and average the two passes' probabilities; the card then
+    # tells the engine to do the same (`inference.flip_tta`), so what ships is what was measured.
+    flip_tta: bool = False
 
     @property
     def input_channels(self) -> int:
@@ -213,9 +216,12 @@ def cross_validate(
     Each fold early-stops on a share of its own training patients (`early_stopping_patients`), never on
     the held-out fold: a checkpoint chosen on the images it is scored on would flatter the score.
     """
+    from breastapp.ml.pipeline import class_probability_passes
+
     images, labels, groups = examples(samples, config, guide_maps)
     probabilities = np.zeros((len(labels), len(config.classes)), dtype=np.float64)
-    per_fold, best_epochs, reused_folds = [], [], 0
+    single_pass = np.zeros_like(probabilities)  # the inputs as given only: what flip_tta changed
+    folds_held, best_epochs, reused_folds = [], [], 0
     splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
     for fold in range(config.folds):
         fitting, stopping, held = fold_examples(samples, groups, splits, config, fold)
@@ -236,31 +242,48 @@ def cross_validate(
             reused_folds += 1
         else:
             model, best = fit_fold(images, labels, (fitting, stopping), config, fold_dir, fold)
-        probabilities[held] = model.predict(images[held], verbose=0)
+        passes = class_probability_passes(model, images[held], config.flip_tta)
+        single_pass[held] = passes[0]
+        probabilities[held] = np.mean(passes, axis=0)
         best_epochs.append(best)
-        fold_labels = labels[held]
-        is_malignant = (fold_labels == malignant_index(config)).astype(int)
-        fold_auc = (
-            auc(is_malignant, probabilities[held][:, malignant_index(config)])
-            if 0 < is_malignant.sum() < len(fold_labels)
-            else float("nan")
-        )
-        per_fold.append(
-            {
-                "accuracy": float((probabilities[held].argmax(1) == fold_labels).mean()),
-                "malignant_auc": fold_auc,
-            }
-        )
-    pooled = oof_metrics(probabilities, labels, groups, config)
-    spread = {key: mean_and_spread([fold[key] for fold in per_fold]) for key in ("accuracy", "malignant_auc")}
-    return {
-        "pooled_out_of_fold": pooled,
-        "summary": spread,
+        folds_held.append(held)
+    cv = {
+        "pooled_out_of_fold": oof_metrics(probabilities, labels, groups, config),
+        "summary": fold_summary(probabilities, labels, folds_held, config),
         "best_epochs": best_epochs,
         "oof_probabilities": probabilities,
         "labels": labels,
         "groups": groups,
         "reused_folds": reused_folds,
+    }
+    if config.flip_tta:
+        cv["single_pass"] = single_pass_figures(single_pass, labels, groups, folds_held, config)
+    return cv
+
+
+def fold_summary(probabilities, labels, folds_held, config: ClassificationConfig) -> dict:
+    """Mean ± sd over the folds of accuracy and malignant-vs-rest AUC (NaN for a fold without both)."""
+    per_fold = []
+    for held in folds_held:
+        fold_labels, fold_probabilities = labels[held], probabilities[held]
+        is_malignant = (fold_labels == malignant_index(config)).astype(int)
+        fold_auc = (
+            auc(is_malignant, fold_probabilities[:, malignant_index(config)])
+            if 0 < is_malignant.sum() < len(fold_labels)
+            else float("nan")
+        )
+        accuracy = float((fold_probabilities.argmax(1) == fold_labels).mean())
+        per_fold.append({"accuracy": accuracy, "malignant_auc": fold_auc})
+    return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in ("accuracy", "malignant_auc")}
+
+
+def single_pass_figures(probabilities, labels, groups, folds_held, config: ClassificationConfig) -> dict:
+    """The same folds scored without the mirrored pass, for the card: what flip_tta bought."""
+    pooled = oof_metrics(probabilities, labels, groups, config)
+    headline = ("accuracy", "malignant_auc", "malignant_auc_ci95")
+    return {
+        "summary": fold_summary(probabilities, labels, folds_held, config),
+        "pooled_out_of_fold": {key: pooled[key] for key in headline},
     }
 
 
@@ -376,6 +399,9 @@ def train_classifier(
     cv = cross_validate(samples, config, out_dir, guide_maps, resume)
     log_cross_validation(config.name, cv["summary"])
     log_pooled(config.name, cv["pooled_out_of_fold"])
+    if "single_pass" in cv:
+        log_cross_validation(f"{config.name} without the mirrored pass", cv["single_pass"]["summary"])
+        log_pooled(f"{config.name} without the mirrored pass", cv["single_pass"]["pooled_out_of_fold"])
     epochs = max(3, int(np.median(cv["best_epochs"])))
     images, labels, _ = examples(samples, config, guide_maps)
     model, _ = train_and_predict((images, labels), None, config, epochs, out_dir / "final", config.fit.seed)
@@ -409,7 +435,8 @@ def train_classifier(
             "build_kwargs": config.build_kwargs,
             "augment": asdict(config.augment),
         },
-        "cv": {k: cv[k] for k in ("pooled_out_of_fold", "summary", "best_epochs")},
+        "cv": {k: cv[k] for k in ("pooled_out_of_fold", "summary", "best_epochs", "single_pass") if k in cv},
+        "inference": {"flip_tta": config.flip_tta},
         "training_time_s": round(time.time() - started, 1),
     }
     if cv["reused_folds"]:  # training_time_s then covers only the fits this run made

@@ -157,6 +157,26 @@ def test_mirrored_pass_follows_the_segmentation_card_unless_the_settings_force_i
         assert got == pytest.approx(expected[used], abs=1e-6), f"settings flip_tta={forced}"
 
 
+def test_classifier_mirrored_pass_follows_its_own_card(initialised_models):
+    """A classifier card with `inference.flip_tta` gets the mean of each input's and its mirror image's
+    probabilities (in chunks of PREDICT_CHUNK inputs); without it, one pass."""
+    from dataclasses import replace
+
+    from breastapp.ml.pipeline import PREDICT_CHUNK, predict_classes
+
+    classifier = load_weights(initialised_models, "mg_cls")
+    size = int(classifier.card["input"]["size"])
+    rng = np.random.default_rng(0)
+    crops = [rng.random((size, size), dtype=np.float32) for _ in range(PREDICT_CHUNK + 8)]
+    batch = np.stack(crops)[..., None]
+    plain = np.asarray(classifier.model(batch, training=False))
+    mirrored = np.asarray(classifier.model(batch[:, :, ::-1].copy(), training=False))
+    assert not np.allclose(plain, mirrored, atol=1e-4)  # the check below would pass on a symmetric net
+    np.testing.assert_allclose(predict_classes(classifier, crops), plain, atol=1e-5)
+    with_tta = replace(classifier, card={**classifier.card, "inference": {"flip_tta": True}})
+    np.testing.assert_allclose(predict_classes(with_tta, crops), (plain + mirrored) / 2, atol=1e-5)
+
+
 def save_guided_classifier(models_dir, size: int = 64) -> None:
     """Replace `us_cls` in `models_dir` by an initialised classifier guided by `us_seg_unet`'s map."""
     import keras

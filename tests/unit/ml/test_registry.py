@@ -122,8 +122,8 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
     for key, value in asdict(recipe.augment).items():
         trained = recorded["augment"].get(key, augment_defaults[key])
         assert trained == value, f"{name}: card augment {key}={trained!r}, recipe {value!r}"
-    if card["role"] == "segmentation":  # the engine runs the mirrored pass the recipe was measured with
-        assert card_flip_tta(card) == recipe.flip_tta
+    assert card_flip_tta(card) == recipe.flip_tta  # the engine runs the mirrored pass it was measured with
+    if card["role"] == "segmentation":
         started_from = recorded.get("initial_weights") or {}
         assert started_from.get("name") == recipe.initial_weights, (
             f"{name}: fits started from another network"

@@ -638,6 +638,50 @@ def test_classifier_folds_fitted_apart_are_gathered_by_a_resumed_run_with_the_sa
 
 
 @pytest.mark.slow
+def test_classifier_flip_tta_scores_the_same_folds_both_ways_and_tells_the_engine(
+    folder_dataset, tmp_path, caplog
+):
+    """flip_tta scores each held-out input as the mean of its and its mirror image's probabilities; the card
+    keeps the same fold models' single-pass figures (what the mirrored pass changed) and tells the engine
+    and `evaluate` to run the pass too."""
+    caplog.set_level("INFO")
+    from breastapp.ml.evaluate.run import evaluate
+    from breastapp.ml.registry import card_flip_tta, load_weights
+    from breastapp.ml.train.runner import train_recipe
+
+    config = tiny_classification_config(schedule="constant", cv_epochs=2)
+    arguments = ("tiny_cls", folder_dataset, tmp_path / "models", tmp_path / "runs" / "tiny_cls")
+    single = train_recipe(*arguments, config=config, dataset="folder")["metrics"]["cross_validation"]
+    assert "single_pass" not in single
+    with np.load(tmp_path / "runs" / "tiny_cls" / "oof.npz") as saved:
+        plain, labels = saved["probabilities"], saved["labels"]
+    card = train_recipe(*arguments, config=replace(config, flip_tta=True), dataset="folder", resume=True)
+    assert card["resumed"]["reused_folds"] == 2  # the very fold models scored above
+    cv = card["metrics"]["cross_validation"]
+    assert cv["single_pass"]["summary"] == single["summary"]
+    single_pooled = cv["single_pass"]["pooled_out_of_fold"]
+    for key in ("accuracy", "malignant_auc", "malignant_auc_ci95"):
+        assert single_pooled[key] == pytest.approx(single["pooled_out_of_fold"][key])
+    with np.load(tmp_path / "runs" / "tiny_cls" / "oof.npz") as saved:
+        mirrored_mean = saved["probabilities"]
+    assert not np.allclose(mirrored_mean, plain, atol=1e-4)  # the mirrored pass was really averaged in
+    assert mirrored_mean.sum(1) == pytest.approx(np.ones(len(labels)), abs=1e-5)
+    assert (mirrored_mean.argmax(1) == labels).mean() == pytest.approx(cv["pooled_out_of_fold"]["accuracy"])
+    assert "tiny_cls without the mirrored pass: cross-validated accuracy" in caplog.text
+    assert card_flip_tta(load_weights(tmp_path / "models", "tiny_cls").card)
+    out_of_fold = evaluate(
+        ["tiny_cls"],
+        tmp_path / "models",
+        "folder",
+        folder_dataset,
+        tmp_path / "oof_report",
+        runs_dir=tmp_path / "runs",
+        out_of_fold=True,
+    ).read_text()
+    assert f"Accuracy {cv['pooled_out_of_fold']['accuracy']:.3f}." in out_of_fold
+
+
+@pytest.mark.slow
 def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path):
     from breastapp.ml.evaluate.run import evaluate
     from breastapp.ml.registry import load_weights
