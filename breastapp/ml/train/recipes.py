@@ -127,6 +127,10 @@ RECIPES = {
         fit=replace(CLS_FIT, learning_rate=1e-4, beta_1=0.9, patience=5),
         cv_epochs=30,
         augment=AugmentSettings(rot90=False, max_rotation_deg=10.0),
+        # The mirrored second pass, adopted under a rule fixed before the run: on the same five fold
+        # networks, fold-mean accuracy 0.809 -> 0.822 and pooled malignant AUC 0.934 -> 0.937
+        # (models/README.md). Trained with horizontal flips, so a mirror image is one it has learnt.
+        flip_tta=True,
     ),
 }
 DATASET_OF = {
