@@ -637,6 +637,21 @@ def test_classifier_folds_fitted_apart_are_gathered_by_a_resumed_run_with_the_sa
     assert "resumed" not in fresh
 
 
+def tiny_classifier_out_of_fold_report(folder_dataset, tmp_path) -> str:
+    """`evaluate --out-of-fold` of the tiny classifier trained under tmp_path: the report's text."""
+    from breastapp.ml.evaluate.run import evaluate
+
+    return evaluate(
+        ["tiny_cls"],
+        tmp_path / "models",
+        "folder",
+        folder_dataset,
+        tmp_path / "oof_report",
+        runs_dir=tmp_path / "runs",
+        out_of_fold=True,
+    ).read_text()
+
+
 @pytest.mark.slow
 def test_classifier_flip_tta_scores_the_same_folds_both_ways_and_tells_the_engine(
     folder_dataset, tmp_path, caplog
@@ -645,7 +660,6 @@ def test_classifier_flip_tta_scores_the_same_folds_both_ways_and_tells_the_engin
     keeps the same fold models' single-pass figures (what the mirrored pass changed) and tells the engine
     and `evaluate` to run the pass too."""
     caplog.set_level("INFO")
-    from breastapp.ml.evaluate.run import evaluate
     from breastapp.ml.registry import card_flip_tta, load_weights
     from breastapp.ml.train.runner import train_recipe
 
@@ -669,15 +683,7 @@ def test_classifier_flip_tta_scores_the_same_folds_both_ways_and_tells_the_engin
     assert (mirrored_mean.argmax(1) == labels).mean() == pytest.approx(cv["pooled_out_of_fold"]["accuracy"])
     assert "tiny_cls without the mirrored pass: cross-validated accuracy" in caplog.text
     assert card_flip_tta(load_weights(tmp_path / "models", "tiny_cls").card)
-    out_of_fold = evaluate(
-        ["tiny_cls"],
-        tmp_path / "models",
-        "folder",
-        folder_dataset,
-        tmp_path / "oof_report",
-        runs_dir=tmp_path / "runs",
-        out_of_fold=True,
-    ).read_text()
+    out_of_fold = tiny_classifier_out_of_fold_report(folder_dataset, tmp_path)
     assert f"Accuracy {cv['pooled_out_of_fold']['accuracy']:.3f}." in out_of_fold
 
 
@@ -713,15 +719,7 @@ def test_short_classification_run_and_evaluation_report(folder_dataset, tmp_path
     text = report.read_text()
     assert "AUC" in text and "| malignant |" in text
     assert (tmp_path / "report" / "roc.png").exists() and (tmp_path / "report" / "confusion.png").exists()
-    out_of_fold = evaluate(
-        ["tiny_cls"],
-        tmp_path / "models",
-        "folder",
-        folder_dataset,
-        tmp_path / "oof_report",
-        runs_dir=tmp_path / "runs",
-        out_of_fold=True,
-    ).read_text()
+    out_of_fold = tiny_classifier_out_of_fold_report(folder_dataset, tmp_path)
     assert f"Accuracy {pooled['accuracy']:.3f}." in out_of_fold and "out-of-fold predictions" in out_of_fold
 
 
