@@ -41,7 +41,7 @@ from breastapp.ml.evaluate.classification import (
 from breastapp.ml.lesions import MIN_CROP_PX, guided_lesion_view, lesion_crop  # the engine's own crops
 
 from .augment import AugmentSettings
-from .folds import check_folds, log_cross_validation, mean_and_spread
+from .folds import check_folds, log_cross_validation, summarise
 from .loop import FitSettings, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
 
 logger = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ def fold_summary(probabilities, labels, folds_held, config: ClassificationConfig
         )
         accuracy = float((fold_probabilities.argmax(1) == fold_labels).mean())
         per_fold.append({"accuracy": accuracy, "malignant_auc": fold_auc})
-    return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in ("accuracy", "malignant_auc")}
+    return summarise(per_fold)
 
 
 def single_pass_figures(probabilities, labels, groups, folds_held, config: ClassificationConfig) -> dict:

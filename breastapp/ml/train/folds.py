@@ -25,6 +25,11 @@ def mean_and_spread(values) -> dict:
     return {"mean": mean, "std": std, "folds": [float(value) for value in array]}
 
 
+def summarise(per_fold: list[dict]) -> dict:
+    """Mean and standard deviation of every metric across folds, plus the per-fold values."""
+    return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in per_fold[0]}
+
+
 def log_cross_validation(name: str, summary: dict) -> None:
     """Log every cross-validated metric (mean ± sd over folds, and each fold) as soon as the folds are
     scored: the final fit on all data takes about as long as a fold again, and a trial can be judged

@@ -18,8 +18,9 @@ from breastapp.ml.datasets import load_dataset
 from breastapp.ml.datasets.prepare import load_samples
 from breastapp.ml.datasets.records import MASS
 
+from .folds import summarise
 from .recipes import DATASET_OF, RECIPES, select_records
-from .segmentation import score_out_of_fold, summarise, threshold_rule_text
+from .segmentation import score_out_of_fold, threshold_rule_text
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from breastapp.ml.evaluate.segmentation import OverlapSums
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region_px
 
 from .augment import AugmentSettings
-from .folds import check_folds, log_cross_validation, mean_and_spread
+from .folds import check_folds, log_cross_validation, summarise
 from .loop import FitSettings, finished_fit, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
 from .losses import dice_metric, make_loss
 from .tiles import TileSettings, build_tile_set
@@ -223,11 +223,6 @@ def fold_metrics(
         "mean_lesion_image_dice": scores["mean_lesion_image_dice"],
         **{f"sensitivity_at_{p:g}_fppi": v for p, v in scores["sensitivity_at"].items()},
     }
-
-
-def summarise(per_fold: list[dict]) -> dict:
-    """Mean and standard deviation of every metric across folds, plus the per-fold values."""
-    return {key: mean_and_spread([fold[key] for fold in per_fold]) for key in per_fold[0]}
 
 
 def cross_validate(
