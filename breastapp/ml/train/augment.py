@@ -20,8 +20,9 @@ import numpy as np
 class AugmentSettings:
     flips: bool = True  # horizontal flips, and vertical ones unless vertical_flips is False
     # Meant for ultrasound: the beam enters at the top, so the skin line and the acoustic shadows beneath
-    # a lesion (a malignancy sign) have a direction that no upside-down scan shows. Off, it did not help
-    # us_seg_unet in a paired two-fold test (models/README.md), so no shipped recipe turns it off.
+    # a lesion (a malignancy sign) have a direction that no upside-down scan shows. us_cls trains with it
+    # off; us_seg_unet keeps it, as turning it off did not help it in a paired two-fold test
+    # (models/README.md has both trials).
     vertical_flips: bool = True
     rot90: bool = True
     max_rotation_deg: float = 15.0
