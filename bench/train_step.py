@@ -1,11 +1,18 @@
-"""Training-step benchmark: seconds per epoch of a shipped recipe's network, with and without XLA.
+"""Training-step benchmark: seconds per epoch of a shipped recipe's network, with and without XLA, or
+by the way the batches reach the network.
 
-    python bench/train_step.py [--recipes us_seg_unet us_cls] [--steps 20] [--repeats 3] [--json F]
+    python bench/train_step.py [--compare xla|feed] [--recipes us_seg_unet us_cls] [--steps 20]
+                               [--repeats 3] [--json F]
 
 For each recipe: its network, loss, optimizer and batch size, fed random inputs of the recipe's shape
 (the arithmetic does not depend on the pixels). Each setting compiles, runs one warm-up epoch (XLA's
-compilation happens there), then times `--repeats` epochs of `--steps` steps with `model.fit` and
-reports the median seconds per step and per epoch-equivalent of the recipe's real training set.
+compilation happens there), then times `--repeats` epochs of `--steps` steps and reports the median
+seconds per step and per epoch-equivalent of the recipe's real training set.
+- `--compare xla` (default): `model.fit` on arrays in memory, XLA off and on.
+- `--compare feed`: the recipe's own augmentation on every batch, fed (a) through `model.fit` on a Keras
+  PyDataset, as the training loop did until 2026-12-03, (b) by the training loop as it is
+  (`ml/train/loop.py`: `train_on_batch`, batch by batch), and, for reference, (c) `model.fit` on arrays
+  in memory without augmentation.
 Not part of the pass/fail suite: it prints figures. Run it on an otherwise idle machine: two trainings
 sharing two cores halve each other's speed.
 """
@@ -18,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +54,11 @@ def network_and_shapes(name: str):
     return model, classification.LOSS, ["accuracy"], shape, False
 
 
-def time_setting(name: str, xla: bool, steps: int, repeats: int) -> float:
-    """Median seconds per training step of recipe `name` with `jit_compile=xla`."""
+FEEDS = ("pydataset", "loop", "arrays")
+
+
+def compiled_network(name: str, steps: int, xla: bool = False):
+    """(model compiled as the recipe trains it, random images, targets, is_segmentation) of recipe `name`."""
     import keras
     import numpy as np
 
@@ -63,17 +74,106 @@ def time_setting(name: str, xla: bool, steps: int, repeats: int) -> float:
         targets = rng.integers(0, len(config.classes), steps * batch)
     optimizer = keras.optimizers.Adam(config.fit.learning_rate, beta_1=config.fit.beta_1)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=xla)
-    model.fit(images, targets, batch_size=batch, epochs=1, verbose=0)  # compiles
+    return model, images, targets, is_segmentation
+
+
+def median_seconds_per_step(run_one_epoch, steps: int, repeats: int) -> float:
+    """Median over `repeats` timed epochs of `run_one_epoch()`, after one untimed warm-up epoch."""
+    run_one_epoch()  # compiles
     seconds = []
     for _ in range(repeats):
         started = time.perf_counter()
-        model.fit(images, targets, batch_size=batch, epochs=1, verbose=0)
+        run_one_epoch()
         seconds.append((time.perf_counter() - started) / steps)
     return statistics.median(seconds)
 
 
+def time_setting(name: str, xla: bool, steps: int, repeats: int) -> float:
+    """Median seconds per training step of recipe `name` with `jit_compile=xla`, fed arrays in memory."""
+    model, images, targets, _ = compiled_network(name, steps, xla)
+    batch = RECIPES[name].fit.batch_size
+    return median_seconds_per_step(
+        lambda: model.fit(images, targets, batch_size=batch, epochs=1, verbose=0), steps, repeats
+    )
+
+
+def time_feed(name: str, feed: str, steps: int, repeats: int) -> float:
+    """Median seconds per training step of recipe `name` with its batches fed the way `feed` names."""
+    import keras
+
+    from breastapp.ml.train.augment import augment_batch
+    from breastapp.ml.train.loop import EpochBatches, train_one_epoch
+
+    if feed == "arrays":
+        return time_setting(name, False, steps, repeats)
+    config = RECIPES[name]
+    model, images, targets, is_segmentation = compiled_network(name, steps)
+    settings = replace(config.fit, steps_per_epoch=steps)
+    batches = EpochBatches(images, targets, settings, config.augment, is_segmentation)
+    if feed == "loop":
+        return median_seconds_per_step(lambda: train_one_epoch(model, batches, name, 0), steps, repeats)
+
+    class AugmentedBatches(keras.utils.PyDataset):  # the loop's feed until 2026-12-03
+        def __len__(self):
+            return steps
+
+        def __getitem__(self, index):
+            pick = slice(index * settings.batch_size, (index + 1) * settings.batch_size)
+            masks = targets[pick] if is_segmentation else None
+            batch_images, batch_masks = augment_batch(images[pick], masks, batches.rng, config.augment)
+            return batch_images, (batch_masks if is_segmentation else targets[pick])
+
+    data = AugmentedBatches(workers=1, use_multiprocessing=False)
+    return median_seconds_per_step(lambda: model.fit(data, epochs=1, verbose=0), steps, repeats)
+
+
+def per_epoch_seconds(name: str, per_step: float) -> float | None:
+    images = EPOCH_IMAGES.get(name)
+    return per_step * -(-images // RECIPES[name].fit.batch_size) if images else None
+
+
+def compare_feeds(names, steps: int, repeats: int) -> dict:
+    print("| recipe | feed | s/step | s/epoch (images/epoch) |")
+    print("|---|---|---|---|")
+    figures = {}
+    for name in names:
+        per_recipe = {}
+        for feed in FEEDS:
+            per_step = time_feed(name, feed, steps, repeats)
+            per_epoch = per_epoch_seconds(name, per_step)
+            per_recipe[feed] = {"s_per_step": per_step, "s_per_epoch": per_epoch}
+            epoch_text = f"{per_epoch:.1f} ({EPOCH_IMAGES[name]})" if per_epoch else "-"
+            print(f"| {name} | {feed} | {per_step:.3f} | {epoch_text} |")
+        per_recipe["speedup_loop_over_pydataset"] = (
+            per_recipe["pydataset"]["s_per_step"] / per_recipe["loop"]["s_per_step"]
+        )
+        speedup = per_recipe["speedup_loop_over_pydataset"]
+        print(f"{name}: the training loop x{speedup:.2f} faster than the PyDataset feed")
+        figures[name] = per_recipe
+    return figures
+
+
+def compare_xla(names, steps: int, repeats: int) -> dict:
+    print("| recipe | XLA | s/step | s/epoch (images/epoch) |")
+    print("|---|---|---|---|")
+    figures = {}
+    for name in names:
+        per_recipe = {}
+        for xla in (False, True):
+            per_step = time_setting(name, xla, steps, repeats)
+            per_epoch = per_epoch_seconds(name, per_step)
+            per_recipe["xla" if xla else "no_xla"] = {"s_per_step": per_step, "s_per_epoch": per_epoch}
+            epoch_text = f"{per_epoch:.1f} ({EPOCH_IMAGES[name]})" if per_epoch else "-"
+            print(f"| {name} | {'on' if xla else 'off'} | {per_step:.3f} | {epoch_text} |")
+        per_recipe["speedup"] = per_recipe["no_xla"]["s_per_step"] / per_recipe["xla"]["s_per_step"]
+        print(f"{name}: XLA speed-up x{per_recipe['speedup']:.2f}")
+        figures[name] = per_recipe
+    return figures
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", choices=("xla", "feed"), default="xla", help="what to vary (docstring)")
     parser.add_argument("--recipes", nargs="+", default=["us_seg_unet", "us_cls"], choices=sorted(RECIPES))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
@@ -82,23 +182,10 @@ def main(argv=None) -> int:
 
     from breastapp.ml.train.loop import device_name
 
-    figures = {"device": device_name(), "cpu_count": os.cpu_count(), "recipes": {}}
+    figures = {"device": device_name(), "cpu_count": os.cpu_count(), "compare": args.compare}
     print(f"device {figures['device']}, {figures['cpu_count']} CPU cores")
-    print("| recipe | XLA | s/step | s/epoch (images/epoch) |")
-    print("|---|---|---|---|")
-    for name in args.recipes:
-        per_recipe = {}
-        for xla in (False, True):
-            per_step = time_setting(name, xla, args.steps, args.repeats)
-            images = EPOCH_IMAGES.get(name)
-            batch = RECIPES[name].fit.batch_size
-            per_epoch = per_step * -(-images // batch) if images else None
-            per_recipe["xla" if xla else "no_xla"] = {"s_per_step": per_step, "s_per_epoch": per_epoch}
-            epoch_text = f"{per_epoch:.1f} ({images})" if per_epoch else "-"
-            print(f"| {name} | {'on' if xla else 'off'} | {per_step:.3f} | {epoch_text} |")
-        per_recipe["speedup"] = per_recipe["no_xla"]["s_per_step"] / per_recipe["xla"]["s_per_step"]
-        print(f"{name}: XLA speed-up x{per_recipe['speedup']:.2f}")
-        figures["recipes"][name] = per_recipe
+    compare = compare_feeds if args.compare == "feed" else compare_xla
+    figures["recipes"] = compare(args.recipes, args.steps, args.repeats)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

@@ -74,11 +74,19 @@ class ClassificationConfig:
     target_sensitivity: float = 0.9
     guide: str | None = None  # segmentation recipe whose probability map is a 2nd channel (whole images)
     # Share of each fold's TRAINING patients set aside to early-stop on; the held-out fold only scores.
+    # 0 under the cosine schedule, which stops on nothing: every training patient is then fitted on.
     stopping_fraction: float = 0.125
     lesion_view: LesionView | None = None  # guided only: the crop around the guided lesion, channels 3-4
     # Score every input also mirrored left-right and average the two passes' probabilities; the card then
     # tells the engine to do the same (`inference.flip_tta`), so what ships is what was measured.
     flip_tta: bool = False
+
+    def __post_init__(self):
+        if self.fit.schedule == "constant" and not 0 < self.stopping_fraction < 1:
+            raise ValueError(
+                f"{self.name}: a constant-rate fit early-stops, so it needs a stopping_fraction "
+                "between 0 and 1"
+            )
 
     @property
     def input_channels(self) -> int:
@@ -214,7 +222,8 @@ def cross_validate(
     folds were reused (`resume`: a fold whose fit finished under `out_dir/fold<k>` is not fitted again).
 
     Each fold early-stops on a share of its own training patients (`early_stopping_patients`), never on
-    the held-out fold: a checkpoint chosen on the images it is scored on would flatter the score.
+    the held-out fold: a checkpoint chosen on the images it is scored on would flatter the score. Under
+    the cosine schedule nothing is set aside: each fold fits all its training patients for the full budget.
     """
     from breastapp.ml.pipeline import class_probability_passes
 
@@ -291,7 +300,10 @@ def fold_examples(samples, groups: np.ndarray, splits, config: ClassificationCon
     """Boolean masks over the examples of fold `fold`: (fitted on, early-stopped on, held out)."""
     train_index, validation_index = splits[fold]
     held = np.isin(groups, [samples[i].patient_id for i in validation_index])
-    stopping = np.isin(groups, list(early_stopping_patients([samples[i] for i in train_index], config, fold)))
+    stopping = np.zeros_like(held)
+    if config.stopping_fraction > 0:
+        stopping_patients = early_stopping_patients([samples[i] for i in train_index], config, fold)
+        stopping = np.isin(groups, list(stopping_patients))
     return ~held & ~stopping, stopping, held
 
 
@@ -302,7 +314,7 @@ def fit_fold(images, labels, masks, config: ClassificationConfig, fold_dir: Path
     fitting, stopping = masks
     return train_and_predict(
         (images[fitting], labels[fitting]),
-        (images[stopping], labels[stopping]),
+        (images[stopping], labels[stopping]) if stopping.any() else None,
         config,
         config.cv_epochs,
         fold_dir,
@@ -388,12 +400,39 @@ def log_pooled(name: str, pooled: dict) -> None:
     )
 
 
+def final_fit_epochs(config: ClassificationConfig, best_epochs: list[int]) -> int:
+    """The final fit's budget: the folds' own under the cosine schedule (the procedure they scored), else
+    the median of their best epochs (at least 3)."""
+    if config.fit.schedule == "cosine":
+        return config.cv_epochs
+    return max(3, int(np.median(best_epochs)))
+
+
+def early_stopping_card(config: ClassificationConfig) -> str:
+    """How the card's fits decided when to stop, in words."""
+    if config.fit.schedule == "cosine":
+        fitted_on = (
+            "all of its training patients"
+            if config.stopping_fraction == 0
+            else f"its training patients, {config.stopping_fraction} of them only watched"
+        )
+        return (
+            f"none: every fit runs the full budget under the cosine schedule on {fitted_on} and keeps its "
+            "last weights; the final fit is the procedure the folds scored"
+        )
+    return (
+        f"each fold stops on {config.stopping_fraction} of its own training patients (never the held-out "
+        "fold); the final fit runs the median of the folds' best epochs"
+    )
+
+
 def train_classifier(
     samples, config: ClassificationConfig, out_dir: Path, guide: Guide | None = None, resume: bool = False
 ):
     """Cross-validate (with `resume`, reusing finished folds), then fit on all examples for the median
-    best epoch; returns (model, card, cv). The final fit always runs: its constant-rate checkpoint is
-    the lowest training loss, not the last epoch's weights the fit returns."""
+    best epoch (the whole budget under the cosine schedule: `kept_epoch`); returns (model, card, cv).
+    The final fit always runs: its constant-rate checkpoint is the lowest training loss, not the last
+    epoch's weights the fit returns."""
     guide_maps = guide.maps if guide else None
     started = time.time()
     cv = cross_validate(samples, config, out_dir, guide_maps, resume)
@@ -402,7 +441,7 @@ def train_classifier(
     if "single_pass" in cv:
         log_cross_validation(f"{config.name} without the mirrored pass", cv["single_pass"]["summary"])
         log_pooled(f"{config.name} without the mirrored pass", cv["single_pass"]["pooled_out_of_fold"])
-    epochs = max(3, int(np.median(cv["best_epochs"])))
+    epochs = final_fit_epochs(config, cv["best_epochs"])
     images, labels, _ = examples(samples, config, guide_maps)
     model, _ = train_and_predict((images, labels), None, config, epochs, out_dir / "final", config.fit.seed)
     pooled = cv["pooled_out_of_fold"]
@@ -429,8 +468,7 @@ def train_classifier(
             **asdict(config.fit),
             "cv_epochs": config.cv_epochs,
             "final_epochs": epochs,
-            "early_stopping": f"each fold stops on {config.stopping_fraction} of its own training patients "
-            "(never the held-out fold); the final fit runs the median of the folds' best epochs",
+            "early_stopping": early_stopping_card(config),
             "stopping_fraction": config.stopping_fraction,
             "build_kwargs": config.build_kwargs,
             "augment": asdict(config.augment),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,14 @@ def finished_fold(fold_dir: Path, settings: FitSettings):
     if finished is None:
         return None
     model, rows = finished
-    return model, kept_epoch([float(row["val_loss"]) for row in rows], settings)
+    return model, kept_epoch([monitored_loss(row) for row in rows], settings)
+
+
+def monitored_loss(row: dict) -> float:
+    """One epoch's validation loss from the CSV log, or its training loss for a fit without validation
+    images (a cosine-schedule classifier fold), whose log has val_loss "NA" or no such column."""
+    logged = row.get("val_loss")
+    return float(row["loss"] if logged in (None, "", "NA") else logged)
 
 
 def fit_is_finished(fit_dir: Path) -> bool:
@@ -99,31 +107,25 @@ def set_batch_norm_momentum(model, momentum: float) -> None:
             layer.momentum = momentum
 
 
-def augmented_batches(images, targets, settings: FitSettings, augment: AugmentSettings, seg: bool):
-    """A keras PyDataset yielding freshly augmented batches every epoch."""
-    import keras
+class EpochBatches:
+    """Freshly augmented training batches, one epoch at a time: each epoch is a new shuffle of the
+    examples (the last batch topped up from the front, so every batch is full), augmented as drawn."""
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.rng = np.random.default_rng(settings.seed)
-            self.order = self.rng.permutation(len(images))
+    def __init__(self, images, targets, settings: FitSettings, augment: AugmentSettings, seg: bool):
+        self.images, self.targets, self.seg = images, targets, seg
+        self.batch_size, self.augment = settings.batch_size, augment
+        self.rng = np.random.default_rng(settings.seed)
+        self.steps = settings.steps_per_epoch or max(1, int(np.ceil(len(images) / settings.batch_size)))
 
-        def __len__(self):
-            return settings.steps_per_epoch or max(1, int(np.ceil(len(images) / settings.batch_size)))
-
-        def __getitem__(self, index):
-            start = (index * settings.batch_size) % len(images)
-            pick = np.take(self.order, range(start, start + settings.batch_size), mode="wrap")
+    def epoch(self):
+        """The next epoch's (images, targets) batches, augmented lazily one batch at a time."""
+        order = self.rng.permutation(len(self.images))
+        for step in range(self.steps):
+            pick = np.take(order, range(step * self.batch_size, (step + 1) * self.batch_size), mode="wrap")
             batch_images, batch_masks = augment_batch(
-                images[pick], targets[pick] if seg else None, self.rng, augment
+                self.images[pick], self.targets[pick] if self.seg else None, self.rng, self.augment
             )
-            return batch_images, (batch_masks if seg else targets[pick])
-
-        def on_epoch_end(self):
-            self.order = self.rng.permutation(len(images))
-
-    return Batches()
+            yield batch_images, (batch_masks if self.seg else self.targets[pick])
 
 
 def fit(
@@ -139,7 +141,15 @@ def fit(
     monitor: str = "val_loss",
     verbose: int = 2,
 ) -> dict:
-    """Train `model` in place; returns the history dict. Best weights (by `monitor`) are restored."""
+    """Train `model` in place; returns the history dict (metric -> one value per epoch).
+
+    Batches go to `train_on_batch` one at a time rather than through `model.fit` on a Python data
+    source: on the 2-core host of 2026-12-03, Keras' generator pipeline (a PyDataset, or tf.data from a
+    generator) ran each step of the ultrasound classifier at about twice the time of the same step fed
+    as arrays, its threads spending half their time in the kernel (`python bench/train_step.py --compare
+    feed`). The conventions are those of Keras' callbacks: a CSV row per epoch, a checkpoint at each
+    improvement of `monitor` (every epoch under the cosine schedule), and early stopping on the
+    validation images with the best weights restored."""
     import keras
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,10 +157,10 @@ def fit(
         set_batch_norm_momentum(model, settings.batch_norm_momentum)
     if settings.schedule not in SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {settings.schedule!r}; choose one of {SCHEDULES}")
-    batches = augmented_batches(*train, settings, augment, seg)
+    batches = EpochBatches(*train, settings, augment, seg)
     cosine = settings.schedule == "cosine"
     learning_rate = (
-        keras.optimizers.schedules.CosineDecay(settings.learning_rate, settings.epochs * len(batches))
+        keras.optimizers.schedules.CosineDecay(settings.learning_rate, settings.epochs * batches.steps)
         if cosine
         else settings.learning_rate
     )
@@ -159,29 +169,90 @@ def fit(
         loss=loss,
         metrics=metrics,
     )
-    mode = "max" if "dice" in monitor or "auc" in monitor or "acc" in monitor else "min"
-    callbacks = [
-        keras.callbacks.CSVLogger(str(out_dir / "epochs.csv")),
-        # Under the cosine schedule the checkpoint is the last epoch's weights (see kept_epoch).
-        keras.callbacks.ModelCheckpoint(
-            str(out_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=not cosine
-        ),
-    ]
-    if validation is not None and not cosine:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, mode=mode, patience=settings.patience, restore_best_weights=True
-            )
-        )
-    history = model.fit(
-        batches,
-        validation_data=validation,
-        epochs=settings.epochs,
-        callbacks=callbacks,
-        verbose=verbose,
+    tracker = BestEpoch(monitor, settings.patience, stops_early=validation is not None and not cosine)
+    history: dict[str, list[float]] = {}
+    log_path = out_dir / "epochs.csv"
+    log_path.unlink(missing_ok=True)
+    for epoch in range(settings.epochs):
+        started = time.time()
+        logs = train_one_epoch(model, batches, f"epoch {epoch + 1}/{settings.epochs}", verbose)
+        if validation is not None:
+            scores = model.evaluate(*validation, batch_size=settings.batch_size, verbose=0, return_dict=True)
+            logs.update({f"val_{name}": float(value) for name, value in scores.items()})
+        for name, value in logs.items():
+            history.setdefault(name, []).append(value)
+        append_epoch_row(log_path, epoch, logs)
+        if verbose:
+            shown = " - ".join(f"{name} {value:.4f}" for name, value in logs.items())
+            logger.info("epoch %d/%d - %.0f s - %s", epoch + 1, settings.epochs, time.time() - started, shown)
+        improved = tracker.update(logs[monitor], model)
+        if improved or cosine:  # under the cosine schedule the checkpoint is the last epoch (kept_epoch)
+            model.save(out_dir / "best.keras")
+        if tracker.should_stop:
+            break
+    tracker.restore_best(model)
+    plot_learning_curve(log_path, out_dir / "learning_curve.png")
+    return history
+
+
+def train_one_epoch(model, batches: EpochBatches, label: str, verbose: int) -> dict[str, float]:
+    """One pass of `batches`; the loss and metrics averaged over its batches. Every batch is full, so for
+    the loss and accuracy this is what `model.fit` logs; `train_on_batch` reports each batch alone."""
+    from tqdm import tqdm
+
+    totals: dict[str, float] = {}
+    # disable=None: a bar on a terminal, nothing in a redirected log (the per-epoch line says it all)
+    steps = tqdm(
+        batches.epoch(), total=batches.steps, desc=label, unit="batch", disable=None if verbose else True
     )
-    plot_learning_curve(out_dir / "epochs.csv", out_dir / "learning_curve.png")
-    return history.history
+    for batch_images, batch_targets in steps:
+        logs = model.train_on_batch(batch_images, batch_targets, return_dict=True)
+        for name, value in logs.items():
+            totals[name] = totals.get(name, 0.0) + float(value)
+        steps.set_postfix(loss=f"{float(logs['loss']):.4f}")
+    return {name: total / batches.steps for name, total in totals.items()}
+
+
+class BestEpoch:
+    """The best epoch by `monitor` so far, and early stopping on it: Keras' EarlyStopping rules (an
+    improvement is strictly better; stop after `patience` epochs without one; restore the best weights)."""
+
+    def __init__(self, monitor: str, patience: int, stops_early: bool):
+        self.maximise = "dice" in monitor or "auc" in monitor or "acc" in monitor
+        self.patience, self.stops_early = patience, stops_early
+        self.best: float | None = None
+        self.best_weights = None
+        self.waited = 0
+
+    def update(self, value: float, model) -> bool:
+        """Record one epoch's `value`; True when it improved on every earlier epoch."""
+        improved = self.best is None or (value > self.best if self.maximise else value < self.best)
+        if improved:
+            self.best, self.waited = value, 0
+            if self.stops_early:
+                self.best_weights = model.get_weights()
+        else:
+            self.waited += 1
+        return improved
+
+    @property
+    def should_stop(self) -> bool:
+        return self.stops_early and self.waited >= self.patience
+
+    def restore_best(self, model) -> None:
+        if self.stops_early and self.best_weights is not None:
+            model.set_weights(self.best_weights)
+
+
+def append_epoch_row(log_path: Path, epoch: int, logs: dict) -> None:
+    """One CSV row per epoch, as Keras' CSVLogger writes them: the 0-based epoch, then the logs by name."""
+    names = sorted(logs)
+    is_new = not log_path.exists()
+    with open(log_path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["epoch", *names])
+        if is_new:
+            writer.writeheader()
+        writer.writerow({"epoch": epoch, **logs})
 
 
 def plot_learning_curve(csv_path: Path, png_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 
 import cv2
@@ -241,6 +242,34 @@ def test_a_fold_early_stops_on_its_own_training_patients_split_by_patient_and_la
     assert any(early_stopping_patients(samples, config, fold) != chosen for fold in range(1, 5))
 
 
+def test_a_cosine_classifier_without_a_stopping_share_fits_every_training_patient_of_its_fold():
+    from breastapp.ml.datasets.splits import kfold_indices
+    from breastapp.ml.train.classification import fold_examples
+    from breastapp.ml.train.loop import FitSettings
+
+    samples = [
+        _us_sample(f"p{p}_{view}", ("benign", "malignant")[p % 2], 8) for p in range(16) for view in (0, 1)
+    ]
+    samples = [replace(sample, patient_id=sample.image_id.split("_")[0]) for sample in samples]
+    groups = np.array([sample.patient_id for sample in samples])
+    splits = kfold_indices(samples, 4, seed=0)
+    cosine = replace(_guided_config(), fit=FitSettings(schedule="cosine"), stopping_fraction=0.0)
+    fitting, stopping, held = fold_examples(samples, groups, splits, cosine, fold=0)
+    assert not stopping.any() and held.any() and np.array_equal(fitting, ~held)
+    # an early-stopping fold sets an eighth of its training patients aside instead
+    fitting, stopping, held = fold_examples(
+        samples, groups, splits, replace(cosine, stopping_fraction=0.125), 0
+    )
+    assert stopping.any() and not (stopping & held).any() and np.array_equal(fitting, ~held & ~stopping)
+
+
+def test_a_constant_rate_classifier_needs_patients_to_early_stop_on():
+    with pytest.raises(
+        ValueError, match="guided: a constant-rate fit early-stops, so it needs a stopping_fraction"
+    ):
+        replace(_guided_config(), stopping_fraction=0.0)
+
+
 def test_losses_match_hand_values():
     from keras import ops
 
@@ -297,6 +326,62 @@ def test_cosine_schedule_runs_the_whole_budget_decays_to_zero_and_keeps_the_last
     saved = keras.models.load_model(tmp_path / "best.keras", compile=False)
     for kept, current in zip(saved.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(kept, current)  # the checkpoint is the last epoch, as trained
+
+
+def test_each_epoch_is_a_new_seeded_shuffle_of_full_augmented_batches():
+    from breastapp.ml.train.loop import EpochBatches, FitSettings
+
+    images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1) / 10 * np.ones((10, 8, 8, 1), np.float32)
+    labels = np.arange(10)
+    settings = FitSettings(batch_size=4, seed=3)
+    no_change = AugmentSettings(
+        flips=False,
+        rot90=False,
+        max_rotation_deg=0.0,
+        max_translation_fraction=0.0,
+        noise_sigma=0.0,
+        intensity=0.0,
+    )
+    batches = EpochBatches(images, labels, settings, no_change, seg=False)
+    first = list(batches.epoch())
+    assert batches.steps == 3 and [len(targets) for _, targets in first] == [4, 4, 4]  # topped up
+    drawn = np.concatenate([targets for _, targets in first])
+    assert sorted(drawn[:10]) == list(range(10)) and set(drawn[10:]) <= set(drawn[:2])  # every image once
+    for batch_images, targets in first:  # each image travels with its own label
+        np.testing.assert_allclose(batch_images[:, 0, 0, 0], targets / 10, rtol=1e-6)
+    second = np.concatenate([targets for _, targets in batches.epoch()])
+    assert not np.array_equal(second, drawn)  # a new shuffle every epoch
+    again = EpochBatches(images, labels, settings, no_change, seg=False)
+    np.testing.assert_array_equal(np.concatenate([t for _, t in again.epoch()]), drawn)  # seeded
+    augmented = EpochBatches(images, labels, settings, AugmentSettings(), seg=False)
+    changed = next(augmented.epoch())[0]
+    assert not np.allclose(changed, images[:4])  # the recipe's augmentation is applied as drawn
+
+
+def test_early_stopping_follows_keras_rules_and_restores_the_best_weights():
+    from breastapp.ml.train.loop import BestEpoch
+
+    class Weights:  # what the tracker asks of a model: its weights, and to take some back
+        def __init__(self):
+            self.weights = None
+
+        def get_weights(self):
+            return self.current
+
+        def set_weights(self, weights):
+            self.weights = weights
+
+    model = Weights()
+    tracker = BestEpoch("val_loss", patience=2, stops_early=True)
+    for epoch, loss in enumerate([0.9, 0.5, 0.5, 0.6]):  # an equal loss is no improvement
+        model.current = f"epoch {epoch + 1}"
+        tracker.update(loss, model)
+    assert tracker.should_stop
+    tracker.restore_best(model)
+    assert model.weights == "epoch 2"
+    watching = BestEpoch("val_dice", patience=1, stops_early=False)  # a higher Dice is better
+    assert watching.update(0.2, model) and watching.update(0.3, model) and not watching.update(0.1, model)
+    assert not watching.should_stop
 
 
 def test_an_unknown_schedule_is_refused_by_name(tmp_path):
@@ -635,6 +720,29 @@ def test_classifier_folds_fitted_apart_are_gathered_by_a_resumed_run_with_the_sa
     assert cv["pooled_out_of_fold"] == card["metrics"]["cross_validation"]["pooled_out_of_fold"]
     fresh = train_recipe(*arguments, config=config, dataset="folder")  # without --resume: every fold refits
     assert "resumed" not in fresh
+
+
+@pytest.mark.slow
+def test_a_cosine_classifier_runs_its_whole_budget_on_all_training_patients_and_resumes(
+    folder_dataset, tmp_path
+):
+    """Without a stopping share, each fold fits its every training patient for the full budget with no
+    validation images; a resumed run reuses such a fold, and the final fit runs the same budget."""
+    from breastapp.ml.train.runner import train_recipe, train_some_folds
+
+    config = replace(tiny_classification_config(schedule="cosine", cv_epochs=2), stopping_fraction=0.0)
+    run_dir = tmp_path / "runs" / "tiny_cls"
+    arguments = ("tiny_cls", folder_dataset, tmp_path / "models", run_dir)
+    train_some_folds(*arguments, [0], config=config, dataset="folder")
+    with open(run_dir / "fold0" / "epochs.csv", newline="") as log:
+        epochs = list(csv.DictReader(log))
+    # the whole budget, with no validation images: nothing was held back to watch
+    assert len(epochs) == 2 and "val_loss" not in epochs[0]
+    card = train_recipe(*arguments, config=config, dataset="folder", resume=True)
+    assert card["resumed"]["reused_folds"] == 1
+    assert card["metrics"]["cross_validation"]["best_epochs"] == [2, 2]  # every fold keeps its last epoch
+    assert card["hyperparameters"]["final_epochs"] == 2
+    assert "on all of its training patients" in card["hyperparameters"]["early_stopping"]
 
 
 def tiny_classifier_out_of_fold_report(folder_dataset, tmp_path) -> str:
