@@ -1,5 +1,4 @@
-"""Training-step benchmark: seconds per epoch of a shipped recipe's network, with and without XLA, or
-by the way the batches reach the network.
+"""Training-step benchmark: a shipped recipe's seconds per epoch under two settings (XLA, batch feed).
 
     python bench/train_step.py [--compare xla|feed] [--recipes us_seg_unet us_cls] [--steps 20]
                                [--repeats 3] [--json F]
@@ -132,48 +131,53 @@ def per_epoch_seconds(name: str, per_step: float) -> float | None:
     return per_step * -(-images // RECIPES[name].fit.batch_size) if images else None
 
 
-def compare_feeds(names, steps: int, repeats: int) -> dict:
-    print("| recipe | feed | s/step | s/epoch (images/epoch) |")
+# What `--compare` varies: the table's column, each setting's timer, and the (slower, faster) pair
+# whose ratio is printed.
+COMPARISONS = {
+    "xla": (
+        "XLA",
+        {
+            "off": lambda name, steps, repeats: time_setting(name, False, steps, repeats),
+            "on": lambda name, steps, repeats: time_setting(name, True, steps, repeats),
+        },
+        ("off", "on"),
+    ),
+    "feed": (
+        "feed",
+        {
+            feed: lambda name, steps, repeats, feed=feed: time_feed(name, feed, steps, repeats)
+            for feed in FEEDS
+        },
+        ("pydataset", "loop"),
+    ),
+}
+
+
+def compare(names, what: str, steps: int, repeats: int) -> dict:
+    """Time every setting of comparison `what` on each recipe; print a table row per setting."""
+    column, timers, (slower, faster) = COMPARISONS[what]
+    print(f"| recipe | {column} | s/step | s/epoch (images/epoch) |")
     print("|---|---|---|---|")
     figures = {}
     for name in names:
         per_recipe = {}
-        for feed in FEEDS:
-            per_step = time_feed(name, feed, steps, repeats)
+        for setting, timer in timers.items():
+            per_step = timer(name, steps, repeats)
             per_epoch = per_epoch_seconds(name, per_step)
-            per_recipe[feed] = {"s_per_step": per_step, "s_per_epoch": per_epoch}
+            per_recipe[setting] = {"s_per_step": per_step, "s_per_epoch": per_epoch}
             epoch_text = f"{per_epoch:.1f} ({EPOCH_IMAGES[name]})" if per_epoch else "-"
-            print(f"| {name} | {feed} | {per_step:.3f} | {epoch_text} |")
-        per_recipe["speedup_loop_over_pydataset"] = (
-            per_recipe["pydataset"]["s_per_step"] / per_recipe["loop"]["s_per_step"]
-        )
-        speedup = per_recipe["speedup_loop_over_pydataset"]
-        print(f"{name}: the training loop x{speedup:.2f} faster than the PyDataset feed")
-        figures[name] = per_recipe
-    return figures
-
-
-def compare_xla(names, steps: int, repeats: int) -> dict:
-    print("| recipe | XLA | s/step | s/epoch (images/epoch) |")
-    print("|---|---|---|---|")
-    figures = {}
-    for name in names:
-        per_recipe = {}
-        for xla in (False, True):
-            per_step = time_setting(name, xla, steps, repeats)
-            per_epoch = per_epoch_seconds(name, per_step)
-            per_recipe["xla" if xla else "no_xla"] = {"s_per_step": per_step, "s_per_epoch": per_epoch}
-            epoch_text = f"{per_epoch:.1f} ({EPOCH_IMAGES[name]})" if per_epoch else "-"
-            print(f"| {name} | {'on' if xla else 'off'} | {per_step:.3f} | {epoch_text} |")
-        per_recipe["speedup"] = per_recipe["no_xla"]["s_per_step"] / per_recipe["xla"]["s_per_step"]
-        print(f"{name}: XLA speed-up x{per_recipe['speedup']:.2f}")
+            print(f"| {name} | {setting} | {per_step:.3f} | {epoch_text} |")
+        per_recipe["speedup"] = per_recipe[slower]["s_per_step"] / per_recipe[faster]["s_per_step"]
+        print(f"{name}: {column} {faster} x{per_recipe['speedup']:.2f} faster than {column} {slower}")
         figures[name] = per_recipe
     return figures
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--compare", choices=("xla", "feed"), default="xla", help="what to vary (docstring)")
+    parser.add_argument(
+        "--compare", choices=sorted(COMPARISONS), default="xla", help="what to vary (docstring)"
+    )
     parser.add_argument("--recipes", nargs="+", default=["us_seg_unet", "us_cls"], choices=sorted(RECIPES))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
@@ -184,8 +188,7 @@ def main(argv=None) -> int:
 
     figures = {"device": device_name(), "cpu_count": os.cpu_count(), "compare": args.compare}
     print(f"device {figures['device']}, {figures['cpu_count']} CPU cores")
-    compare = compare_feeds if args.compare == "feed" else compare_xla
-    figures["recipes"] = compare(args.recipes, args.steps, args.repeats)
+    figures["recipes"] = compare(args.recipes, args.compare, args.steps, args.repeats)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
