@@ -141,15 +141,15 @@ def fit(
     monitor: str = "val_loss",
     verbose: int = 2,
 ) -> dict:
-    """Train `model` in place; returns the history dict (metric -> one value per epoch).
+    """Train `model` in place; returns the history dict (metric -> one value per epoch). Best weights
+    (by `monitor`) are restored when the fit early-stops on validation images.
 
-    Batches go to `train_on_batch` one at a time rather than through `model.fit` on a Python data
-    source: on the 2-core host of 2026-12-03, Keras' generator pipeline (a PyDataset, or tf.data from a
-    generator) ran each step of the ultrasound classifier at about twice the time of the same step fed
-    as arrays, its threads spending half their time in the kernel (`python bench/train_step.py --compare
-    feed`). The conventions are those of Keras' callbacks: a CSV row per epoch, a checkpoint at each
-    improvement of `monitor` (every epoch under the cosine schedule), and early stopping on the
-    validation images with the best weights restored."""
+    Batches go to `train_on_batch` one at a time, with Keras' own callbacks (CSV log, checkpoint, early
+    stopping) driven epoch by epoch, rather than through `model.fit` on a Python data source: on the
+    2-core host of 2026-12-03, Keras' generator pipeline (a PyDataset, or tf.data from a generator) at
+    times ran each step of the ultrasound classifier at about twice the time of the same step fed as
+    arrays, its threads spending half their time in the kernel (`python bench/train_step.py --compare
+    feed`; bench/README.md)."""
     import keras
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,30 +169,54 @@ def fit(
         loss=loss,
         metrics=metrics,
     )
-    tracker = BestEpoch(monitor, settings.patience, stops_early=validation is not None and not cosine)
-    history: dict[str, list[float]] = {}
-    log_path = out_dir / "epochs.csv"
-    log_path.unlink(missing_ok=True)
+    history = keras.callbacks.History()
+    callbacks = keras.callbacks.CallbackList(
+        fit_callbacks(out_dir, settings, monitor, stops_early=validation is not None and not cosine)
+        + [history],
+        model=model,
+    )
+    model.stop_training = False
+    callbacks.on_train_begin()
     for epoch in range(settings.epochs):
         started = time.time()
+        callbacks.on_epoch_begin(epoch)
         logs = train_one_epoch(model, batches, f"epoch {epoch + 1}/{settings.epochs}", verbose)
         if validation is not None:
             scores = model.evaluate(*validation, batch_size=settings.batch_size, verbose=0, return_dict=True)
             logs.update({f"val_{name}": float(value) for name, value in scores.items()})
-        for name, value in logs.items():
-            history.setdefault(name, []).append(value)
-        append_epoch_row(log_path, epoch, logs)
         if verbose:
             shown = " - ".join(f"{name} {value:.4f}" for name, value in logs.items())
             logger.info("epoch %d/%d - %.0f s - %s", epoch + 1, settings.epochs, time.time() - started, shown)
-        improved = tracker.update(logs[monitor], model)
-        if improved or cosine:  # under the cosine schedule the checkpoint is the last epoch (kept_epoch)
-            model.save(out_dir / "best.keras")
-        if tracker.should_stop:
+        callbacks.on_epoch_end(epoch, logs)
+        if model.stop_training:
             break
-    tracker.restore_best(model)
-    plot_learning_curve(log_path, out_dir / "learning_curve.png")
-    return history
+    callbacks.on_train_end()
+    plot_learning_curve(out_dir / "epochs.csv", out_dir / "learning_curve.png")
+    return history.history
+
+
+def fit_callbacks(out_dir: Path, settings: FitSettings, monitor: str, stops_early: bool) -> list:
+    """The per-epoch CSV log, the checkpoint, and early stopping with the best weights restored."""
+    import keras
+
+    mode = "max" if "dice" in monitor or "auc" in monitor or "acc" in monitor else "min"
+    callbacks = [
+        keras.callbacks.CSVLogger(str(out_dir / "epochs.csv")),
+        # Under the cosine schedule the checkpoint is the last epoch's weights (see kept_epoch).
+        keras.callbacks.ModelCheckpoint(
+            str(out_dir / "best.keras"),
+            monitor=monitor,
+            mode=mode,
+            save_best_only=settings.schedule != "cosine",
+        ),
+    ]
+    if stops_early:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=mode, patience=settings.patience, restore_best_weights=True
+            )
+        )
+    return callbacks
 
 
 def train_one_epoch(model, batches: EpochBatches, label: str, verbose: int) -> dict[str, float]:
@@ -211,48 +235,6 @@ def train_one_epoch(model, batches: EpochBatches, label: str, verbose: int) -> d
             totals[name] = totals.get(name, 0.0) + float(value)
         steps.set_postfix(loss=f"{float(logs['loss']):.4f}")
     return {name: total / batches.steps for name, total in totals.items()}
-
-
-class BestEpoch:
-    """The best epoch by `monitor` so far, and early stopping on it: Keras' EarlyStopping rules (an
-    improvement is strictly better; stop after `patience` epochs without one; restore the best weights)."""
-
-    def __init__(self, monitor: str, patience: int, stops_early: bool):
-        self.maximise = "dice" in monitor or "auc" in monitor or "acc" in monitor
-        self.patience, self.stops_early = patience, stops_early
-        self.best: float | None = None
-        self.best_weights = None
-        self.waited = 0
-
-    def update(self, value: float, model) -> bool:
-        """Record one epoch's `value`; True when it improved on every earlier epoch."""
-        improved = self.best is None or (value > self.best if self.maximise else value < self.best)
-        if improved:
-            self.best, self.waited = value, 0
-            if self.stops_early:
-                self.best_weights = model.get_weights()
-        else:
-            self.waited += 1
-        return improved
-
-    @property
-    def should_stop(self) -> bool:
-        return self.stops_early and self.waited >= self.patience
-
-    def restore_best(self, model) -> None:
-        if self.stops_early and self.best_weights is not None:
-            model.set_weights(self.best_weights)
-
-
-def append_epoch_row(log_path: Path, epoch: int, logs: dict) -> None:
-    """One CSV row per epoch, as Keras' CSVLogger writes them: the 0-based epoch, then the logs by name."""
-    names = sorted(logs)
-    is_new = not log_path.exists()
-    with open(log_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["epoch", *names])
-        if is_new:
-            writer.writeheader()
-        writer.writerow({"epoch": epoch, **logs})
 
 
 def plot_learning_curve(csv_path: Path, png_path: Path) -> None:

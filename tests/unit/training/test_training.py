@@ -358,30 +358,40 @@ def test_each_epoch_is_a_new_seeded_shuffle_of_full_augmented_batches():
     assert not np.allclose(changed, images[:4])  # the recipe's augmentation is applied as drawn
 
 
-def test_early_stopping_follows_keras_rules_and_restores_the_best_weights():
-    from breastapp.ml.train.loop import BestEpoch
+def test_a_constant_rate_fit_stops_early_and_returns_the_checkpointed_best_weights(tmp_path):
+    import keras
 
-    class Weights:  # what the tracker asks of a model: its weights, and to take some back
-        def __init__(self):
-            self.weights = None
+    from breastapp.ml.train.loop import FitSettings, fit
 
-        def get_weights(self):
-            return self.current
-
-        def set_weights(self, weights):
-            self.weights = weights
-
-    model = Weights()
-    tracker = BestEpoch("val_loss", patience=2, stops_early=True)
-    for epoch, loss in enumerate([0.9, 0.5, 0.5, 0.6]):  # an equal loss is no improvement
-        model.current = f"epoch {epoch + 1}"
-        tracker.update(loss, model)
-    assert tracker.should_stop
-    tracker.restore_best(model)
-    assert model.weights == "epoch 2"
-    watching = BestEpoch("val_dice", patience=1, stops_early=False)  # a higher Dice is better
-    assert watching.update(0.2, model) and watching.update(0.3, model) and not watching.update(0.1, model)
-    assert not watching.should_stop
+    rng = np.random.default_rng(0)
+    images = rng.random((8, 8, 8, 1)).astype(np.float32)
+    labels = rng.integers(0, 2, 8)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
+    )
+    settings = FitSettings(epochs=10, batch_size=4, learning_rate=0.05, beta_1=0.9, patience=2)
+    # Validation labels the opposite way: its loss rises from the first epoch on.
+    history = fit(
+        model,
+        (images, labels),
+        (images, 1 - labels),
+        "sparse_categorical_crossentropy",
+        ["accuracy"],
+        settings,
+        AugmentSettings(),
+        tmp_path,
+        seg=False,
+        verbose=0,
+    )
+    best = int(np.argmin(history["val_loss"]))
+    assert len(history["loss"]) == best + 1 + 2  # stopped `patience` epochs after the best one
+    with open(tmp_path / "epochs.csv", newline="") as log:
+        assert [float(row["val_loss"]) for row in csv.DictReader(log)] == pytest.approx(history["val_loss"])
+    saved = keras.models.load_model(tmp_path / "best.keras", compile=False)
+    for kept, current in zip(saved.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, current)  # the best epoch's weights, restored and saved
+    assert (tmp_path / "learning_curve.png").exists()
 
 
 def test_an_unknown_schedule_is_refused_by_name(tmp_path):
@@ -737,7 +747,7 @@ def test_a_cosine_classifier_runs_its_whole_budget_on_all_training_patients_and_
     with open(run_dir / "fold0" / "epochs.csv", newline="") as log:
         epochs = list(csv.DictReader(log))
     # the whole budget, with no validation images: nothing was held back to watch
-    assert len(epochs) == 2 and "val_loss" not in epochs[0]
+    assert len(epochs) == 2 and {epoch.get("val_loss", "NA") for epoch in epochs} == {"NA"}
     card = train_recipe(*arguments, config=config, dataset="folder", resume=True)
     assert card["resumed"]["reused_folds"] == 1
     assert card["metrics"]["cross_validation"]["best_epochs"] == [2, 2]  # every fold keeps its last epoch
