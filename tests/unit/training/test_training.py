@@ -292,27 +292,24 @@ def test_kept_epoch_is_the_lowest_loss_or_the_last_under_the_cosine_schedule():
     assert kept_epoch(losses, FitSettings(schedule="cosine")) == 4
 
 
-def test_cosine_schedule_runs_the_whole_budget_decays_to_zero_and_keeps_the_last_weights(tmp_path):
+def fit_tiny_dense_model(tmp_path, settings):
+    """(model, history) of a one-layer network fitted on 8 random images, its validation images labelled
+    the opposite way, so the validation loss rises and a constant-rate fit would stop early."""
     import keras
 
-    from breastapp.ml.train.loop import FitSettings, fit
+    from breastapp.ml.train.loop import fit
 
     rng = np.random.default_rng(0)
     images = rng.random((8, 8, 8, 1)).astype(np.float32)
     labels = rng.integers(0, 2, 8)
-    # Validation labels the opposite way: its loss rises, which would stop a constant-rate fit early.
-    validation = (images, 1 - labels)
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
     )
-    settings = FitSettings(
-        epochs=5, batch_size=4, learning_rate=0.05, beta_1=0.9, patience=1, schedule="cosine"
-    )
     history = fit(
         model,
         (images, labels),
-        validation,
+        (images, 1 - labels),
         "sparse_categorical_crossentropy",
         ["accuracy"],
         settings,
@@ -321,11 +318,27 @@ def test_cosine_schedule_runs_the_whole_budget_decays_to_zero_and_keeps_the_last
         seg=False,
         verbose=0,
     )
+    return model, history
+
+
+def assert_checkpoint_holds(model, checkpoint) -> None:
+    import keras
+
+    saved = keras.models.load_model(checkpoint, compile=False)
+    for kept, current in zip(saved.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, current)
+
+
+def test_cosine_schedule_runs_the_whole_budget_decays_to_zero_and_keeps_the_last_weights(tmp_path):
+    from breastapp.ml.train.loop import FitSettings
+
+    settings = FitSettings(
+        epochs=5, batch_size=4, learning_rate=0.05, beta_1=0.9, patience=1, schedule="cosine"
+    )
+    model, history = fit_tiny_dense_model(tmp_path, settings)
     assert len(history["loss"]) == 5  # no early stopping
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
-    saved = keras.models.load_model(tmp_path / "best.keras", compile=False)
-    for kept, current in zip(saved.get_weights(), model.get_weights(), strict=True):
-        np.testing.assert_array_equal(kept, current)  # the checkpoint is the last epoch, as trained
+    assert_checkpoint_holds(model, tmp_path / "best.keras")  # the checkpoint is the last epoch, as trained
 
 
 def test_each_epoch_is_a_new_seeded_shuffle_of_full_augmented_batches():
@@ -359,38 +372,15 @@ def test_each_epoch_is_a_new_seeded_shuffle_of_full_augmented_batches():
 
 
 def test_a_constant_rate_fit_stops_early_and_returns_the_checkpointed_best_weights(tmp_path):
-    import keras
+    from breastapp.ml.train.loop import FitSettings
 
-    from breastapp.ml.train.loop import FitSettings, fit
-
-    rng = np.random.default_rng(0)
-    images = rng.random((8, 8, 8, 1)).astype(np.float32)
-    labels = rng.integers(0, 2, 8)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
-    )
     settings = FitSettings(epochs=10, batch_size=4, learning_rate=0.05, beta_1=0.9, patience=2)
-    # Validation labels the opposite way: its loss rises from the first epoch on.
-    history = fit(
-        model,
-        (images, labels),
-        (images, 1 - labels),
-        "sparse_categorical_crossentropy",
-        ["accuracy"],
-        settings,
-        AugmentSettings(),
-        tmp_path,
-        seg=False,
-        verbose=0,
-    )
+    model, history = fit_tiny_dense_model(tmp_path, settings)
     best = int(np.argmin(history["val_loss"]))
     assert len(history["loss"]) == best + 1 + 2  # stopped `patience` epochs after the best one
     with open(tmp_path / "epochs.csv", newline="") as log:
         assert [float(row["val_loss"]) for row in csv.DictReader(log)] == pytest.approx(history["val_loss"])
-    saved = keras.models.load_model(tmp_path / "best.keras", compile=False)
-    for kept, current in zip(saved.get_weights(), model.get_weights(), strict=True):
-        np.testing.assert_array_equal(kept, current)  # the best epoch's weights, restored and saved
+    assert_checkpoint_holds(model, tmp_path / "best.keras")  # the best epoch's weights, restored and saved
     assert (tmp_path / "learning_curve.png").exists()
 
 
