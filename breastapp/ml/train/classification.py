@@ -74,7 +74,7 @@ class ClassificationConfig:
     target_sensitivity: float = 0.9
     guide: str | None = None  # segmentation recipe whose probability map is a 2nd channel (whole images)
     # Share of each fold's TRAINING patients set aside to early-stop on; the held-out fold only scores.
-    # 0 under the cosine schedule, which stops on nothing: every training patient is then fitted on.
+    # May be 0 under the cosine schedule, which stops on nothing: every training patient is then fitted on.
     stopping_fraction: float = 0.125
     lesion_view: LesionView | None = None  # guided only: the crop around the guided lesion, channels 3-4
     # Score every input also mirrored left-right and average the two passes' probabilities; the card then
