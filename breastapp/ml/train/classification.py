@@ -42,7 +42,7 @@ from breastapp.ml.lesions import MIN_CROP_PX, guided_lesion_view, lesion_crop  #
 
 from .augment import AugmentSettings
 from .folds import check_folds, log_cross_validation, summarise
-from .loop import FitSettings, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
+from .loop import FitSettings, finished_fold, fit, kept_epoch, set_seeds
 
 logger = logging.getLogger(__name__)
 
@@ -272,18 +272,19 @@ def cross_validate(
 
 def fold_summary(probabilities, labels, folds_held, config: ClassificationConfig) -> dict:
     """Mean ± sd over the folds of accuracy and malignant-vs-rest AUC (NaN for a fold without both)."""
-    per_fold = []
-    for held in folds_held:
-        fold_labels, fold_probabilities = labels[held], probabilities[held]
-        is_malignant = (fold_labels == malignant_index(config)).astype(int)
-        fold_auc = (
-            auc(is_malignant, fold_probabilities[:, malignant_index(config)])
-            if 0 < is_malignant.sum() < len(fold_labels)
-            else float("nan")
-        )
-        accuracy = float((fold_probabilities.argmax(1) == fold_labels).mean())
-        per_fold.append({"accuracy": accuracy, "malignant_auc": fold_auc})
-    return summarise(per_fold)
+    return summarise([fold_figures(probabilities[held], labels[held], config) for held in folds_held])
+
+
+def fold_figures(fold_probabilities, fold_labels, config: ClassificationConfig) -> dict:
+    """One held-out fold's accuracy and malignant-vs-rest AUC (NaN for a fold without both)."""
+    is_malignant = (fold_labels == malignant_index(config)).astype(int)
+    fold_auc = (
+        auc(is_malignant, fold_probabilities[:, malignant_index(config)])
+        if 0 < is_malignant.sum() < len(fold_labels)
+        else float("nan")
+    )
+    accuracy = float((fold_probabilities.argmax(1) == fold_labels).mean())
+    return {"accuracy": accuracy, "malignant_auc": fold_auc}
 
 
 def single_pass_figures(probabilities, labels, groups, folds_held, config: ClassificationConfig) -> dict:
@@ -327,18 +328,34 @@ def fit_folds(
 ):
     """Fit only the cross-validation folds `folds` (each as `cross_validate` would; a finished one is
     skipped) under `out_dir/fold<k>`, for a later resumed run to gather: an ImageNet-started classifier
-    takes about ten minutes a fold on two cores, so a run can be split across processes or sessions."""
+    takes about ten minutes a fold on two cores, so a run can be split across processes or sessions.
+    Each fold's held-out figures are logged as `cross_validate` scores them, finished folds' too."""
+    from breastapp.ml.pipeline import class_probability_passes
+
     check_folds(config, folds)
     images, labels, groups = examples(samples, config, guide_maps)
     splits = kfold_indices(samples, config.folds, seed=config.fit.seed)
     for fold in folds:
         fold_dir = out_dir / f"fold{fold}"
-        if fit_is_finished(fold_dir):
+        fitting, stopping, held = fold_examples(samples, groups, splits, config, fold)
+        finished = finished_fold(fold_dir, config.fit)
+        if finished:
             logger.info("%s: fold %d already finished in %s", config.name, fold, fold_dir)
-            continue
-        logger.info("%s: fitting fold %d only", config.name, fold)
-        fitting, stopping, _ = fold_examples(samples, groups, splits, config, fold)
-        fit_fold(images, labels, (fitting, stopping), config, fold_dir, fold)
+            model, best = finished
+        else:
+            logger.info("%s: fitting fold %d only", config.name, fold)
+            model, best = fit_fold(images, labels, (fitting, stopping), config, fold_dir, fold)
+        probabilities = np.mean(class_probability_passes(model, images[held], config.flip_tta), axis=0)
+        figures = fold_figures(probabilities, labels[held], config)
+        logger.info(
+            "%s: fold %d (%d held-out examples), kept epoch %d: accuracy %.3f, malignant AUC %.3f",
+            config.name,
+            fold,
+            int(held.sum()),
+            best,
+            figures["accuracy"],
+            figures["malignant_auc"],
+        )
 
 
 def early_stopping_patients(

@@ -700,6 +700,10 @@ def test_classifier_folds_fitted_apart_are_gathered_by_a_resumed_run_with_the_sa
         train_some_folds(*arguments, [2], config=config, dataset="folder")
     train_some_folds(*arguments, [1], config=config, dataset="folder")
     assert (run_dir / "fold1" / "learning_curve.png").exists() and not (run_dir / "fold0").exists()
+    assert "tiny_cls: fold 1 (6 held-out examples), kept epoch" in caplog.text  # scored when fitted
+    train_some_folds(*arguments, [1], config=config, dataset="folder")  # finished: scored, not refitted
+    assert "tiny_cls: fold 1 already finished in" in caplog.text
+    assert caplog.text.count("tiny_cls: fold 1 (6 held-out examples), kept epoch") == 2
     assert not (tmp_path / "models").exists()  # no final fit, no card: only the fold
     card = train_recipe(*arguments, config=config, dataset="folder", resume=True)
     assert card["resumed"] == {"reused_folds": 1, "reused_final_fit": False}
