@@ -121,11 +121,14 @@ RECIPES = {
         classes=("benign", "malignant", "normal"),
         input_size=224,
         crop_margin=None,
-        # Adam's usual fine-tuning rate: the ImageNet features are kept close to where they start.
-        # 30 epochs, patience 5: with 15 / 4 most folds were still improving at the budget's end (best
-        # epochs 11-15); adopted under a rule fixed before the run (models/README.md).
-        fit=replace(CLS_FIT, learning_rate=1e-4, beta_1=0.9, patience=5),
-        cv_epochs=30,
+        # Adam's usual fine-tuning rate: the ImageNet features are kept close to where they start. It falls
+        # to zero along a cosine over 20 epochs, run in full on all of each fold's training patients (no
+        # share set aside to stop on), so the final fit is exactly the procedure the folds scored. Adopted
+        # under a rule fixed before the run, at parity with the early-stopped 30-epoch recipe it replaced
+        # (accuracy 0.838, pooled malignant AUC 0.946 both; models/README.md).
+        fit=replace(CLS_FIT, learning_rate=1e-4, beta_1=0.9, patience=5, schedule="cosine"),
+        cv_epochs=20,
+        stopping_fraction=0.0,
         # No upside-down copies: the beam enters at the top, and the shadow beneath a lesion (a malignancy
         # sign) or the brightness beneath a cyst point one way in every real scan. Adopted under a rule
         # fixed before the run: accuracy 0.822 -> 0.838, pooled malignant AUC 0.937 -> 0.946
