@@ -50,6 +50,14 @@ def kept_epoch(losses, settings: FitSettings) -> int:
     return int(np.argmin(losses)) + 1
 
 
+def final_fit_rule(settings: FitSettings) -> str:
+    """The card's words for how long the final fit on all images ran: the folds' kept epochs decide it, and
+    under the cosine schedule every fold keeps its last epoch, so the final fit runs the whole budget."""
+    if settings.schedule == "cosine":
+        return "all images, the folds' whole epoch budget under the cosine schedule, last weights kept"
+    return "all images, fixed epochs = median best epoch of the folds"
+
+
 def finished_fold(fold_dir: Path, settings: FitSettings):
     """(best checkpoint, best epoch) of a cross-validation fold whose fit completed, else None: what
     `--resume` reuses instead of fitting the fold again."""

@@ -16,7 +16,7 @@ from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS
 
 from .classification import ClassificationConfig, Guide, train_classifier
 from .folds import check_folds
-from .loop import device_name
+from .loop import device_name, final_fit_rule
 from .recipes import DATASET_OF, RECIPES, select_records
 from .segmentation import SegmentationConfig, StartingWeights, train_segmentation
 
@@ -223,7 +223,7 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
         },
         "split": {
             "kind": f"{config.folds}-fold cross-validation by patient, stratified by worst label",
-            "final_fit": "all images, fixed epochs = median best epoch of the folds",
+            "final_fit": final_fit_rule(config.fit),
         },
         "hyperparameters": fields["hyperparameters"],
         "metrics": {"cross_validation": cv},

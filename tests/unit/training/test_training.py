@@ -707,6 +707,7 @@ def test_classifier_folds_fitted_apart_are_gathered_by_a_resumed_run_with_the_sa
     assert not (tmp_path / "models").exists()  # no final fit, no card: only the fold
     card = train_recipe(*arguments, config=config, dataset="folder", resume=True)
     assert card["resumed"] == {"reused_folds": 1, "reused_final_fit": False}
+    assert card["split"]["final_fit"] == "all images, fixed epochs = median best epoch of the folds"
     assert "reusing the finished fold in" in caplog.text
     # the cross-validated figures are logged before the final fit starts, as the card will hold them
     pooled = card["metrics"]["cross_validation"]["pooled_out_of_fold"]
@@ -747,6 +748,10 @@ def test_a_cosine_classifier_runs_its_whole_budget_on_all_training_patients_and_
     assert card["metrics"]["cross_validation"]["best_epochs"] == [2, 2]  # every fold keeps its last epoch
     assert card["hyperparameters"]["final_epochs"] == 2
     assert "on all of its training patients" in card["hyperparameters"]["early_stopping"]
+    assert (
+        card["split"]["final_fit"]
+        == "all images, the folds' whole epoch budget under the cosine schedule, last weights kept"
+    )
 
 
 def tiny_classifier_out_of_fold_report(folder_dataset, tmp_path) -> str:
