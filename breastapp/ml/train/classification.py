@@ -42,7 +42,7 @@ from breastapp.ml.lesions import MIN_CROP_PX, guided_lesion_view, lesion_crop  #
 
 from .augment import AugmentSettings
 from .folds import check_folds, log_cross_validation, summarise
-from .loop import FitSettings, finished_fold, fit, kept_epoch, set_seeds
+from .loop import FitSettings, final_fit_epochs, finished_fold, fit, kept_epoch, set_seeds
 
 logger = logging.getLogger(__name__)
 
@@ -417,14 +417,6 @@ def log_pooled(name: str, pooled: dict) -> None:
     )
 
 
-def final_fit_epochs(config: ClassificationConfig, best_epochs: list[int]) -> int:
-    """The final fit's budget: the folds' own under the cosine schedule (the procedure they scored), else
-    the median of their best epochs (at least 3)."""
-    if config.fit.schedule == "cosine":
-        return config.cv_epochs
-    return max(3, int(np.median(best_epochs)))
-
-
 def early_stopping_card(config: ClassificationConfig) -> str:
     """How the card's fits decided when to stop, in words."""
     if config.fit.schedule == "cosine":
@@ -458,7 +450,7 @@ def train_classifier(
     if "single_pass" in cv:
         log_cross_validation(f"{config.name} without the mirrored pass", cv["single_pass"]["summary"])
         log_pooled(f"{config.name} without the mirrored pass", cv["single_pass"]["pooled_out_of_fold"])
-    epochs = final_fit_epochs(config, cv["best_epochs"])
+    epochs = final_fit_epochs(config.fit, config.cv_epochs, cv["best_epochs"])
     images, labels, _ = examples(samples, config, guide_maps)
     model, _ = train_and_predict((images, labels), None, config, epochs, out_dir / "final", config.fit.seed)
     pooled = cv["pooled_out_of_fold"]

@@ -50,6 +50,15 @@ def kept_epoch(losses, settings: FitSettings) -> int:
     return int(np.argmin(losses)) + 1
 
 
+def final_fit_epochs(settings: FitSettings, cv_epochs: int, best_epochs: list[int]) -> int:
+    """How long the final fit on all images runs: the folds' own budget under the cosine schedule (the
+    procedure they scored), else the median of their best epochs (at least 3). `final_fit_rule` says it in
+    words for the card."""
+    if settings.schedule == "cosine":
+        return cv_epochs
+    return max(3, int(np.median(best_epochs)))
+
+
 def final_fit_rule(settings: FitSettings) -> str:
     """The card's words for how long the final fit on all images ran: the folds' kept epochs decide it, and
     under the cosine schedule every fold keeps its last epoch, so the final fit runs the whole budget."""

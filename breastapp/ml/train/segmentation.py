@@ -4,7 +4,7 @@ Mammography: lesion-centred tiles (+ shifted copies + background tiles) for trai
 validation images are then segmented WHOLE through the engine's own sliding window, so the
 cross-validated FROC and Dice measure what ships. Ultrasound: the whole canonical image is the input.
 The operating threshold is chosen on the pooled out-of-fold probability maps, by the recipe's rule
-(`choose_threshold`); the final fit runs the median best epoch of the folds.
+(`choose_threshold`); the final fit runs the folds' budget (`loop.final_fit_epochs`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,16 @@ from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region
 
 from .augment import AugmentSettings
 from .folds import check_folds, log_cross_validation, summarise
-from .loop import FitSettings, finished_fit, finished_fold, fit, fit_is_finished, kept_epoch, set_seeds
+from .loop import (
+    FitSettings,
+    final_fit_epochs,
+    finished_fit,
+    finished_fold,
+    fit,
+    fit_is_finished,
+    kept_epoch,
+    set_seeds,
+)
 from .losses import dice_metric, make_loss
 from .tiles import TileSettings, build_tile_set
 
@@ -360,7 +369,7 @@ def train_segmentation(
     started = time.time()
     cv = cross_validate(samples, config, out_dir, resume, start)
     log_cross_validation(config.name, cv["summary"])
-    epochs = max(3, int(np.median(cv["best_epochs"])))
+    epochs = final_fit_epochs(config.fit, config.cv_epochs, cv["best_epochs"])
     # A resumed run reuses a finished cosine final fit of the same length: its checkpoint is its last
     # epoch, which is what final_fit returns (a constant-rate checkpoint is the lowest training loss).
     finished = resume and config.fit.schedule == "cosine" and finished_fit(out_dir / "final")

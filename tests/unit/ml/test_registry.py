@@ -106,7 +106,7 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
 
     from breastapp.ml.registry import card_flip_tta
     from breastapp.ml.train.augment import AugmentSettings
-    from breastapp.ml.train.loop import FitSettings
+    from breastapp.ml.train.loop import FitSettings, final_fit_rule
     from breastapp.ml.train.recipes import RECIPES
     from tests.support.paths import REPO_ROOT
 
@@ -123,8 +123,6 @@ def test_shipped_cards_were_trained_with_the_committed_recipes(name):
         trained = recorded["augment"].get(key, augment_defaults[key])
         assert trained == value, f"{name}: card augment {key}={trained!r}, recipe {value!r}"
     assert card_flip_tta(card) == recipe.flip_tta  # the engine runs the mirrored pass it was measured with
-    from breastapp.ml.train.loop import final_fit_rule
-
     assert card["split"]["final_fit"] == final_fit_rule(recipe.fit)
     if card["role"] == "segmentation":
         started_from = recorded.get("initial_weights") or {}
