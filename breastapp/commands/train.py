@@ -4,6 +4,8 @@ Example: `python -m breastapp train us_seg_unet --data ../shared/data --models-d
 On a machine with few cores, fit folds in parallel processes (`--only-folds 0 1 2` and `--only-folds 3 4`),
 then gather them with `--resume`.
 `--dataset cbis|folder --data PATH` trains the same recipe on CBIS-DDSM or a user's folder.
+A trial that may not ship can stop after its cross-validation (`--cv-only`, or gathered with `--resume
+--cv-only`): its out-of-fold predictions and figures stay under --runs for `evaluate --out-of-fold`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ def add_arguments(parser) -> None:
         "or card; run several such processes side by side (or in separate sessions), then --resume "
         "gathers them",
     )
+    parser.add_argument(
+        "--cv-only",
+        action="store_true",
+        help="cross-validate (with --resume, gather the finished folds), keep the out-of-fold predictions "
+        "and the run's own thresholds and figures under --runs (oof.npz, cross_validation.json), and stop "
+        "before the final fit: no weights, no card. For trials; `evaluate --out-of-fold` reports them",
+    )
 
 
 def configured_recipe(args):
@@ -76,6 +85,11 @@ def configured_recipe(args):
 
 
 def run(args) -> int:
+    if args.cv_only and (args.only_folds is not None or args.refresh_metrics):
+        raise SystemExit(
+            "--cv-only cross-validates every fold and stops before the final fit; it cannot be combined "
+            "with --only-folds (which fits some folds only) or --refresh-metrics (which trains nothing)"
+        )
     if args.refresh_metrics:
         from breastapp.ml.train.refresh import refresh_segmentation_card
 
@@ -109,9 +123,12 @@ def run(args) -> int:
             dataset=args.dataset,
             limit=args.limit,
             resume=args.resume,
+            cv_only=args.cv_only,
         )
     except FileNotFoundError as exc:  # a dataset folder, or a guided classifier's missing guide maps
         raise SystemExit(str(exc)) from exc
+    if args.cv_only:
+        return 0  # train_recipe logged where the cross-validation was kept
     logger.info(
         "%s trained in %.0f s; card written to %s", args.name, card["training_time_s"], args.models_dir
     )

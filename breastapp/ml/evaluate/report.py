@@ -158,7 +158,17 @@ def found_by_size_table(results: dict) -> list[str]:
 
 
 def classification_section(
-    report, counts, classes, auc_value, interval, threshold, sensitivity, specificity, n_cases, n_patients
+    report,
+    counts,
+    classes,
+    auc_value,
+    interval,
+    threshold,
+    sensitivity,
+    specificity,
+    n_cases,
+    n_patients,
+    threshold_name="the card threshold",
 ) -> str:
     low, high, used = interval
     lines = [
@@ -166,7 +176,7 @@ def classification_section(
         f"{n_cases} cases from {n_patients} patients. Accuracy {report['accuracy']:.3f}.",
         "",
         f"Malignant vs rest: AUC {auc_value:.3f}, 95% bootstrap CI {low:.3f}-{high:.3f} "
-        f"({used} patient resamples). At the card threshold {threshold:.3f}: sensitivity {sensitivity:.3f}, "
+        f"({used} patient resamples). At {threshold_name} {threshold:.3f}: sensitivity {sensitivity:.3f}, "
         f"specificity {specificity:.3f}.",
         "",
         "| class | precision | recall | F1 | support |",

@@ -112,8 +112,10 @@ def evaluate_segmentation(
     )
     if keep_pectoral:  # the ablation: search the whole breast, as the engine did before
         samples = [replace(sample, pectoral_mask=None) for sample in samples]
+    card_of = {name: weights.card for name, weights in zip(names, loaded, strict=True)}
     if out_of_fold_dir is not None:
         all_maps = {name: out_of_fold_maps(out_of_fold_dir / name, samples) for name in names}
+        card_of = {name: out_of_fold_card(card_of[name], out_of_fold_dir / name) for name in names}
     else:
         all_maps = {
             name: segmentation_maps(weights, samples, weights.card)
@@ -127,7 +129,7 @@ def evaluate_segmentation(
         all_maps[ENSEMBLE] = [np.mean(stack, axis=0) for stack in zip(*all_maps.values(), strict=True)]
     # Each network at its own card's operating point; the ensemble at the first network's, as the
     # engine runs an ensemble (ml/pipeline.region_limits reads the first segmenter's card).
-    card_of = {name: weights.card for name, weights in zip(names, loaded, strict=True)}
+    card = card_of[names[0]]
     truths = [sample.lesion_mask for sample in samples]
     results = {}
     for label, maps in all_maps.items():
@@ -217,9 +219,27 @@ def out_of_fold_classification(name: str, models_dir: Path, runs_dir: Path, out_
     from breastapp.ml.registry import read_card
 
     card = read_card(models_dir, name)
+    operating = out_of_fold_card(card, runs_dir / name)
     with np.load(runs_dir / name / "oof.npz") as data:
         probabilities, labels, groups = data["probabilities"], data["labels"], data["groups"]
-    return classification_report(probabilities, labels, groups, list(card["classes"]), card, out_dir)
+    threshold_name = "the card threshold" if operating is card else "the run's own threshold"
+    return classification_report(
+        probabilities, labels, groups, list(card["classes"]), operating, out_dir, threshold_name
+    )
+
+
+def out_of_fold_card(card: dict, run_dir: Path) -> dict:
+    """The card that scores a training run's out-of-fold predictions: the weights' own when that run
+    produced them (its `weights.json` names them). Otherwise, when the run kept what its cross-validation
+    decided (`cross_validation.json`: a trial run with `train --cv-only`, or one whose final fit was
+    stopped or saved other weights), the card with that run's thresholds: the operating point the run
+    would have shipped with, so a rejected trial is reported as it would have worked."""
+    from breastapp.ml.train.runner import run_cross_validation_record, run_weights_sha256
+
+    record = run_cross_validation_record(run_dir)
+    if run_weights_sha256(run_dir) == card["sha256"] or record is None:
+        return card
+    return {**card, "thresholds": {**card["thresholds"], **record["thresholds"]}}
 
 
 def live_guide_maps(segmenter, samples) -> dict[str, np.ndarray]:
@@ -229,7 +249,9 @@ def live_guide_maps(segmenter, samples) -> dict[str, np.ndarray]:
     return {sample.image_id: prob for sample, prob in zip(samples, maps, strict=True)}
 
 
-def classification_report(probabilities, labels, groups, classes, card, out_dir: Path) -> str:
+def classification_report(
+    probabilities, labels, groups, classes, card, out_dir: Path, threshold_name: str = "the card threshold"
+) -> str:
     from .classification import confusion_matrix, per_class_report
 
     predicted = probabilities.argmax(axis=1)
@@ -252,6 +274,7 @@ def classification_report(probabilities, labels, groups, classes, card, out_dir:
         specificity,
         len(labels),
         len(set(groups)),
+        threshold_name,
     )
 
 
@@ -295,16 +318,18 @@ def evaluate(
 
 
 def out_of_fold_provenance(runs_dir: Path, cards: list[dict]) -> list[str]:
-    """Per network, whether its out-of-fold maps come from the run that produced the weights evaluated.
+    """Per network, whether its out-of-fold maps come from the run that produced the weights evaluated,
+    and at which thresholds they are scored (`out_of_fold_card`).
 
     A run's `weights.json` names the weights its final fit saved. Folds rerun without a final fit, or a
     run that saved other weights, score the recipe rather than these weights' own cross-validation, and
     their figures can differ from the card's (training on a CPU is not repeatable bit for bit)."""
-    from breastapp.ml.train.runner import run_weights_sha256
+    from breastapp.ml.train.runner import run_cross_validation_record, run_weights_sha256
 
     lines = []
     for card in cards:
-        produced = run_weights_sha256(runs_dir / card["name"])
+        run_dir = runs_dir / card["name"]
+        produced = run_weights_sha256(run_dir)
         if produced == card["sha256"]:
             source = "the training run that produced these weights"
         elif produced:
@@ -316,6 +341,13 @@ def out_of_fold_provenance(runs_dir: Path, cards: list[dict]) -> list[str]:
             source = (
                 "a run of the recipe's folds without a final fit (it names no weights), so they score the "
                 "recipe, and can differ from the card's own cross-validation"
+            )
+        record = run_cross_validation_record(run_dir)
+        if produced != card["sha256"] and record is not None:
+            chosen = ", ".join(f"{key} {value:.4g}" for key, value in record["thresholds"].items())
+            source += (
+                f"; scored at the thresholds that run chose on its own out-of-fold predictions "
+                f"({chosen}; rule: {record['threshold_rule']}), not the card's"
             )
         lines.append(f"- `{card['name']}` ({card['sha256'][:12]}): out-of-fold maps from {source}.")
     return lines

@@ -435,25 +435,38 @@ def early_stopping_card(config: ClassificationConfig) -> str:
     )
 
 
-def train_classifier(
-    samples, config: ClassificationConfig, out_dir: Path, guide: Guide | None = None, resume: bool = False
-):
-    """Cross-validate (with `resume`, reusing finished folds), then fit on all examples for the median
-    best epoch (the whole budget under the cosine schedule: `kept_epoch`); returns (model, card, cv).
-    The final fit always runs: its constant-rate checkpoint is the lowest training loss, not the last
-    epoch's weights the fit returns."""
-    guide_maps = guide.maps if guide else None
-    started = time.time()
-    cv = cross_validate(samples, config, out_dir, guide_maps, resume)
+def log_classifier_cross_validation(config: ClassificationConfig, cv: dict) -> None:
+    """Log the cross-validated figures (both passes under flip_tta) as soon as the folds are scored."""
     log_cross_validation(config.name, cv["summary"])
     log_pooled(config.name, cv["pooled_out_of_fold"])
     if "single_pass" in cv:
         log_cross_validation(f"{config.name} without the mirrored pass", cv["single_pass"]["summary"])
         log_pooled(f"{config.name} without the mirrored pass", cv["single_pass"]["pooled_out_of_fold"])
+
+
+def cross_validation_fields(config: ClassificationConfig, cv: dict) -> dict:
+    """What the cross-validation decided, as the card (and a run's cross_validation.json) records it: the
+    operating threshold, the rule that chose it, and the figures."""
+    return {
+        "thresholds": {"malignancy": cv["pooled_out_of_fold"]["malignancy_threshold"]},
+        "threshold_rule": "highest threshold with pooled out-of-fold malignant sensitivity >= "
+        f"{config.target_sensitivity}",
+        "cv": {k: cv[k] for k in ("pooled_out_of_fold", "summary", "best_epochs", "single_pass") if k in cv},
+    }
+
+
+def train_classifier(
+    samples, config: ClassificationConfig, out_dir: Path, cv: dict, guide: Guide | None = None, started=None
+):
+    """The final fit of a cross-validated classifier (`cv`, from `cross_validate`): all examples for the
+    median best epoch (the whole budget under the cosine schedule: `kept_epoch`); returns (model, card).
+    The final fit always runs: its constant-rate checkpoint is the lowest training loss, not the last
+    epoch's weights the fit returns. `started`: when the run began (the card's training time)."""
+    started = time.time() if started is None else started
+    guide_maps = guide.maps if guide else None
     epochs = final_fit_epochs(config.fit, config.cv_epochs, cv["best_epochs"])
     images, labels, _ = examples(samples, config, guide_maps)
     model, _ = train_and_predict((images, labels), None, config, epochs, out_dir / "final", config.fit.seed)
-    pooled = cv["pooled_out_of_fold"]
     card = {
         "input": {
             **asdict(config.spec),
@@ -468,9 +481,7 @@ def train_classifier(
             **guide_card(config, guide),
             **lesion_view_card(config),
         },
-        "thresholds": {"malignancy": pooled["malignancy_threshold"]},
-        "threshold_rule": "highest threshold with pooled out-of-fold malignant sensitivity >= "
-        f"{config.target_sensitivity}",
+        **cross_validation_fields(config, cv),
         "hyperparameters": {
             "optimizer": "adam",
             "loss": LOSS,
@@ -482,10 +493,9 @@ def train_classifier(
             "build_kwargs": config.build_kwargs,
             "augment": asdict(config.augment),
         },
-        "cv": {k: cv[k] for k in ("pooled_out_of_fold", "summary", "best_epochs", "single_pass") if k in cv},
         "inference": {"flip_tta": config.flip_tta},
         "training_time_s": round(time.time() - started, 1),
     }
     if cv["reused_folds"]:  # training_time_s then covers only the fits this run made
         card["resumed"] = {"reused_folds": cv["reused_folds"], "reused_final_fit": False}
-    return model, card, cv
+    return model, card

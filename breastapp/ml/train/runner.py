@@ -6,19 +6,21 @@ import json
 import logging
 import os
 import platform
+import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from breastapp.ml.datasets import load_dataset
 from breastapp.ml.datasets.prepare import load_samples
 from breastapp.ml.datasets.records import MASS
-from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS
 
-from .classification import ClassificationConfig, Guide, train_classifier
-from .folds import check_folds
+from . import classification, segmentation
+from .classification import ClassificationConfig, Guide
+from .folds import check_folds, log_cross_validation
 from .loop import device_name, final_fit_rule
 from .recipes import DATASET_OF, RECIPES, select_records
-from .segmentation import SegmentationConfig, StartingWeights, train_segmentation
+from .segmentation import SegmentationConfig, StartingWeights
 
 logger = logging.getLogger(__name__)
 DATA_FOLDER = {"mias": "mini-mias", "busi": "busi"}
@@ -50,27 +52,52 @@ def train_recipe(
     dataset: str | None = None,
     limit: int | None = None,
     resume: bool = False,
+    cv_only: bool = False,
 ) -> dict:
-    """Train recipe `name` (or `config`) on `data_root` and save `models_dir/<name>.keras` + card."""
+    """Train recipe `name` (or `config`) on `data_root` and save `models_dir/<name>.keras` + card.
+
+    The cross-validation's out-of-fold predictions and figures are kept under `run_dir` before the final
+    fit starts (`keep_cross_validation`), so a run stopped during it, or a trial run with `cv_only` (no
+    final fit, no weights), can still be reported by `evaluate --out-of-fold`. Returns the card, or with
+    `cv_only` the run's cross-validation record."""
     from breastapp.ml.registry import save_weights
 
     config = config or RECIPES[name]
     dataset = dataset or DATASET_OF[name]
     samples = recipe_samples(name, config, data_root, run_dir, dataset, limit)
     run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     is_classifier = isinstance(config, ClassificationConfig)
+    trainer = classification if is_classifier else segmentation
     if is_classifier:
         guide = load_guide(run_dir.parent / config.guide) if config.guide else None
-        model, card_fields, cv = train_classifier(samples, config, run_dir, guide, resume=resume)
+        cv = classification.cross_validate(samples, config, run_dir, guide.maps if guide else None, resume)
+        classification.log_classifier_cross_validation(config, cv)
     else:
         start = starting_weights(models_dir, config) if config.initial_weights else None
-        model, card_fields, cv = train_segmentation(samples, config, run_dir, resume=resume, start=start)
-    save_out_of_fold(run_dir, samples, cv, is_classifier)
+        cv = segmentation.cross_validate(samples, config, run_dir, resume, start)
+        log_cross_validation(config.name, cv["summary"])
+    record = keep_cross_validation(
+        run_dir, name, samples, cv, trainer.cross_validation_fields(config, cv), is_classifier
+    )
+    if cv_only:
+        logger.info(
+            "%s: cross-validation kept in %s (oof.npz, cross_validation.json); no final fit, no weights",
+            name,
+            run_dir,
+        )
+        return record
+    if is_classifier:
+        model, card_fields = classification.train_classifier(samples, config, run_dir, cv, guide, started)
+    else:
+        model, card_fields = segmentation.train_segmentation(
+            samples, config, run_dir, cv, resume, start, started
+        )
     card = build_card(name, config, card_fields, dataset, samples, is_classifier)
     saved = save_weights(without_training_state(model), card, models_dir, name)
     # The run folder names the weights it produced, so a classifier guided by this run's out-of-fold
     # maps can record exactly which segmentation weights it must be paired with.
-    (run_dir / "weights.json").write_text(json.dumps({"name": name, "sha256": saved.sha256}))
+    (run_dir / WEIGHTS_RECORD).write_text(json.dumps({"name": name, "sha256": saved.sha256}))
     (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=str))
     return card
 
@@ -97,8 +124,6 @@ def train_some_folds(
 ) -> None:
     """Fit only cross-validation folds `folds` of a recipe under `run_dir` (no final fit, no card);
     `train_recipe(..., resume=True)` gathers them once every fold has finished."""
-    from . import classification, segmentation
-
     config = config or RECIPES[name]
     check_folds(config, folds)  # before minutes of image preparation
     is_classifier = isinstance(config, ClassificationConfig)
@@ -150,7 +175,7 @@ def load_guide(guide_run_dir: Path) -> Guide:
 
 def run_weights_sha256(run_dir: Path) -> str | None:
     """sha256 of the weights a training run's final fit saved (`weights.json`), None when it saved none."""
-    record = Path(run_dir) / "weights.json"
+    record = Path(run_dir) / WEIGHTS_RECORD
     return json.loads(record.read_text())["sha256"] if record.is_file() else None
 
 
@@ -176,6 +201,45 @@ def starting_weights(models_dir: Path, config: SegmentationConfig) -> StartingWe
     return StartingWeights(name=name, sha256=card["sha256"], weights=loaded.model.get_weights())
 
 
+WEIGHTS_RECORD = "weights.json"  # the weights a run's final fit saved: its out-of-fold files are theirs
+CROSS_VALIDATION_RECORD = "cross_validation.json"  # the run's own thresholds and figures, final fit or not
+
+
+def keep_cross_validation(
+    run_dir: Path, name: str, samples, cv: dict, fields: dict, is_classifier: bool
+) -> dict:
+    """Keep a finished cross-validation under `run_dir`: its out-of-fold predictions (`oof.npz`) and a
+    record of what it decided (`cross_validation.json`: thresholds, their rule, the figures); returns the
+    record.
+
+    The run's `weights.json` and `card.json` are removed first: they describe the weights of an earlier
+    final fit, and until this run's own final fit saves its weights the new predictions belong to none.
+    Without that, `evaluate --out-of-fold` would score a rejected trial's predictions as if they were the
+    shipped weights' own and a guided classifier would pair its maps with the wrong segmenter."""
+    for stale in (WEIGHTS_RECORD, "card.json"):
+        (run_dir / stale).unlink(missing_ok=True)
+    save_out_of_fold(run_dir, samples, cv, is_classifier)
+    record = {
+        "name": name,
+        "role": "classification" if is_classifier else "segmentation",
+        "images": len(samples),
+        "patients": len({sample.patient_id for sample in samples}),
+        "thresholds": fields["thresholds"],
+        "threshold_rule": fields["threshold_rule"],
+        "cross_validation": fields["cv"],
+        "reused_folds": cv["reused_folds"],
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    (run_dir / CROSS_VALIDATION_RECORD).write_text(json.dumps(record, indent=2, default=str))
+    return record
+
+
+def run_cross_validation_record(run_dir: Path) -> dict | None:
+    """A run's `cross_validation.json` (what its cross-validation decided), None when it kept none."""
+    path = Path(run_dir) / CROSS_VALIDATION_RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def save_out_of_fold(run_dir: Path, samples, cv: dict, is_classifier: bool) -> None:
     """Keep the out-of-fold predictions: the ensemble comparison and re-plots need them, not a rerun."""
     import numpy as np
@@ -199,11 +263,6 @@ def save_out_of_fold(run_dir: Path, samples, cv: dict, is_classifier: bool) -> N
 def build_card(name, config, fields: dict, dataset: str, samples, is_classifier: bool) -> dict:
     """The model card: registry keys plus data, split, preprocessing, hyper-parameters, CV metrics."""
     cv = fields["cv"]
-    thresholds = fields.get("thresholds") or {
-        "segmentation": cv["threshold"],
-        **DEFAULT_REGION_THRESHOLDS,
-        "froc_candidate": cv["candidate_threshold"],
-    }
     patients = {sample.patient_id for sample in samples}
     card = {
         "architecture": config.architecture,
@@ -211,7 +270,7 @@ def build_card(name, config, fields: dict, dataset: str, samples, is_classifier:
         "role": "classification" if is_classifier else "segmentation",
         "modality": config.spec.modality,
         "input": {"channels": 1, **fields["input"]},
-        "thresholds": thresholds,
+        "thresholds": fields["thresholds"],
         "threshold_rule": fields["threshold_rule"],
         "classes": list(config.classes) if is_classifier else ["lesion"],
         "training_data": {

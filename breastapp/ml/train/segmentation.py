@@ -23,7 +23,7 @@ from breastapp.ml.evaluate.segmentation import OverlapSums
 from breastapp.ml.lesions import DEFAULT_REGION_THRESHOLDS, canonical_min_region_px
 
 from .augment import AugmentSettings
-from .folds import check_folds, log_cross_validation, summarise
+from .folds import check_folds, summarise
 from .loop import (
     FitSettings,
     final_fit_epochs,
@@ -358,17 +358,32 @@ def final_fit(
     return model
 
 
+def cross_validation_fields(config: SegmentationConfig, cv: dict) -> dict:
+    """What the cross-validation decided, as the card (and a run's cross_validation.json) records it: the
+    operating thresholds (the engine's region defaults beside the chosen one), their rule, the figures."""
+    return {
+        "thresholds": {
+            "segmentation": cv["threshold"],
+            **DEFAULT_REGION_THRESHOLDS,
+            "froc_candidate": cv["candidate_threshold"],
+        },
+        "threshold_rule": threshold_rule_text(config),
+        "cv": {k: cv[k] for k in ("threshold", "best_epochs", "per_fold", "summary", "candidate_threshold")},
+    }
+
+
 def train_segmentation(
     samples,
     config: SegmentationConfig,
     out_dir: Path,
+    cv: dict,
     resume: bool = False,
     start: StartingWeights | None = None,
+    started: float | None = None,
 ):
-    """Cross-validate, then fit the shipped network; returns (model, card fields)."""
-    started = time.time()
-    cv = cross_validate(samples, config, out_dir, resume, start)
-    log_cross_validation(config.name, cv["summary"])
+    """The final fit of a cross-validated network (`cv`, from `cross_validate`); returns (model, card
+    fields). `started`: when the run began (the card's training time)."""
+    started = time.time() if started is None else started
     epochs = final_fit_epochs(config.fit, config.cv_epochs, cv["best_epochs"])
     # A resumed run reuses a finished cosine final fit of the same length: its checkpoint is its last
     # epoch, which is what final_fit returns (a constant-rate checkpoint is the lowest training loss).
@@ -396,10 +411,9 @@ def train_segmentation(
             "split_seed": config.split_seed,
         },
         "inference": {"flip_tta": config.flip_tta},
-        "threshold_rule": threshold_rule_text(config),
-        "cv": {k: cv[k] for k in ("threshold", "best_epochs", "per_fold", "summary", "candidate_threshold")},
+        **cross_validation_fields(config, cv),
         "training_time_s": round(time.time() - started, 1),
     }
     if cv["reused_folds"] or reused_final:  # training_time_s then covers only the fits this run made
         card["resumed"] = {"reused_folds": cv["reused_folds"], "reused_final_fit": reused_final}
-    return model, card, cv
+    return model, card

@@ -442,6 +442,8 @@ def test_folds_fitted_in_separate_processes_are_gathered_by_a_resumed_run(folder
 
 @pytest.mark.slow
 def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_dataset, tmp_path, caplog):
+    import json
+
     caplog.set_level("INFO", logger="breastapp.ml.train")
     from breastapp.ml.evaluate.run import evaluate
     from breastapp.ml.registry import load_weights
@@ -458,6 +460,8 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     )
     loaded = load_weights(tmp_path / "models", "tiny_seg")
     assert loaded.card["role"] == "segmentation" and loaded.card["input"]["size"] == 32
+    kept = (tmp_path / "runs" / "tiny_seg" / "cross_validation.json").read_text()  # before the final fit
+    assert json.loads(kept)["thresholds"] == card["thresholds"]
     assert 0.05 <= loaded.card["thresholds"]["segmentation"] <= 0.95
     assert set(card["metrics"]["cross_validation"]["summary"]) >= {"dice_whole_set", "sensitivity_at_2_fppi"}
     two_fppi = card["metrics"]["cross_validation"]["summary"]["sensitivity_at_2_fppi"]
@@ -802,6 +806,56 @@ def test_classifier_flip_tta_scores_the_same_folds_both_ways_and_tells_the_engin
     assert card_flip_tta(load_weights(tmp_path / "models", "tiny_cls").card)
     out_of_fold = tiny_classifier_out_of_fold_report(folder_dataset, tmp_path)
     assert f"Accuracy {cv['pooled_out_of_fold']['accuracy']:.3f}." in out_of_fold
+
+
+@pytest.mark.slow
+def test_a_cv_only_trial_keeps_its_predictions_and_is_reported_at_its_own_threshold(folder_dataset, tmp_path):
+    """`train --cv-only` keeps a trial's out-of-fold predictions and what its cross-validation decided,
+    with no final fit; the shipped weights are untouched, the run stops naming them (its predictions are no
+    longer theirs), and `evaluate --out-of-fold` scores the trial at the threshold it chose itself."""
+    import json
+
+    from breastapp.ml.train.runner import train_recipe
+
+    config = tiny_classification_config(schedule="constant", cv_epochs=2)
+    run_dir, models = tmp_path / "runs" / "tiny_cls", tmp_path / "models"
+    arguments = ("tiny_cls", folder_dataset, models, run_dir)
+    card = train_recipe(*arguments, config=config, dataset="folder")
+    kept = json.loads((run_dir / "cross_validation.json").read_text())  # kept before the final fit
+    assert kept["thresholds"] == card["thresholds"] and kept["threshold_rule"] == card["threshold_rule"]
+    assert kept["cross_validation"] == json.loads(json.dumps(card["metrics"]["cross_validation"]))
+    shipped = tiny_classifier_out_of_fold_report(folder_dataset, tmp_path)
+    assert "the training run that produced these weights" in shipped
+    assert f"At the card threshold {card['thresholds']['malignancy']:.3f}" in shipped
+    shipped_file = (models / "tiny_cls.keras").read_bytes()
+
+    trial = train_recipe(
+        *arguments, config=replace(config, fit=replace(config.fit, seed=5)), dataset="folder", cv_only=True
+    )
+    assert (models / "tiny_cls.keras").read_bytes() == shipped_file  # no final fit, nothing saved
+    assert not (run_dir / "weights.json").exists() and not (run_dir / "card.json").exists()
+    assert json.loads((run_dir / "cross_validation.json").read_text()) == json.loads(json.dumps(trial))
+    pooled = trial["cross_validation"]["pooled_out_of_fold"]
+    assert trial["thresholds"] == {"malignancy": pooled["malignancy_threshold"]}
+    with np.load(run_dir / "oof.npz") as saved:  # the trial's own predictions replaced the shipped run's
+        assert (saved["probabilities"].argmax(1) == saved["labels"]).mean() == pytest.approx(
+            pooled["accuracy"]
+        )
+    report = tiny_classifier_out_of_fold_report(folder_dataset, tmp_path)
+    assert "a run of the recipe's folds without a final fit" in report
+    assert "scored at the thresholds that run chose on its own out-of-fold predictions" in report
+    assert f"At the run's own threshold {pooled['malignancy_threshold']:.3f}" in report
+    assert f"Accuracy {pooled['accuracy']:.3f}." in report
+
+
+def test_train_cv_only_refuses_options_that_fit_part_of_a_run_or_nothing(tmp_path):
+    from breastapp.__main__ import main
+
+    base = ["train", "us_cls", "--data", str(tmp_path), "--runs", str(tmp_path / "runs"), "--cv-only"]
+    for extra in (["--only-folds", "0"], ["--refresh-metrics"]):
+        with pytest.raises(SystemExit, match="--cv-only cross-validates every fold and stops before"):
+            main([*base, *extra])
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow
