@@ -21,6 +21,7 @@ from typing import Any
 
 from breastapp.constants import DEFAULT_MG_SPACING_MM
 from breastapp.ml.result import WeightsInfo
+from breastapp.ml.validation_summary import chance_caution, validation_line
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,14 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def info_from_card(card: dict) -> WeightsInfo:
-    return WeightsInfo(card["name"], card["sha256"], card["architecture"], card["role"])
+    return WeightsInfo(
+        card["name"],
+        card["sha256"],
+        card["architecture"],
+        card["role"],
+        validation=validation_line(card),
+        caution=chance_caution(card),
+    )
 
 
 def card_flip_tta(card: dict) -> bool:

@@ -16,6 +16,10 @@ class WeightsInfo:
     sha256: str
     architecture: str
     role: str  # "segmentation" or "classification"
+    # How good the network was when validated (its card's cross-validated figures, one line), and a
+    # warning when they do not show it beating chance: see ml/validation_summary.py.
+    validation: str = ""
+    caution: str = ""
 
 
 @dataclass(frozen=True)

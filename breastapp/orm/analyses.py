@@ -38,7 +38,9 @@ class Analysis(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     timings: Mapped[dict] = mapped_column(JSON, default=dict)
-    weights: Mapped[list] = mapped_column(JSON, default=list)  # [{name, sha256, architecture, role}]
+    weights: Mapped[list] = mapped_column(
+        JSON, default=list
+    )  # [{name, sha256, architecture, role, validation, caution}]
     thresholds: Mapped[dict] = mapped_column(JSON, default=dict)
     notes: Mapped[list] = mapped_column(JSON, default=list)
     verdict: Mapped[str | None] = mapped_column(String(32))

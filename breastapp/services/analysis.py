@@ -119,7 +119,14 @@ def _mark_done(analysis: Analysis, result, elapsed_s: float) -> None:
     analysis.timings = {k: round(float(v), 4) for k, v in result.timings_s.items()}
     analysis.thresholds = {k: float(v) for k, v in result.thresholds.items()}
     analysis.weights = [
-        {"name": w.name, "sha256": w.sha256, "architecture": w.architecture, "role": w.role}
+        {
+            "name": w.name,
+            "sha256": w.sha256,
+            "architecture": w.architecture,
+            "role": w.role,
+            "validation": w.validation,
+            "caution": w.caution,
+        }
         for w in result.weights
     ]
     analysis.notes = list(result.notes)

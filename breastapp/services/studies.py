@@ -87,6 +87,22 @@ def breast_summaries(study: Study) -> list[BreastSummary]:
     return summaries
 
 
+def study_cautions(study: Study) -> list[str]:
+    """The distinct cautions of the weights behind the study's finished analyses (a classifier not shown
+    to beat chance, ml/validation_summary.py), in the order they first appear: the study page's verdicts
+    come from those weights, so it repeats what each result page says."""
+    cautions: list[str] = []
+    for image in study.images:
+        analysis = image.latest_analysis
+        if analysis is None or analysis.status != STATUS_DONE:
+            continue
+        for weights in analysis.weights:
+            caution = weights.get("caution")  # rows written before 2026-12 carry none
+            if caution and caution not in cautions:
+                cautions.append(caution)
+    return cautions
+
+
 def _summarise(laterality: str, analyses: list[Analysis]) -> BreastSummary:
     score = fmean(a.image_malignancy_prob for a in analyses)
     threshold = analyses[0].thresholds.get("malignancy", DEFAULT_MALIGNANCY_THRESHOLD)

@@ -137,4 +137,9 @@ def show(study_id: str):
         deny("view_study", "study", study_id)
     record("view_study", target_type="study", target_id=study.id, study_id=study.id)
     db.session.commit()
-    return render_template("studies/show.html", study=study, breasts=study_service.breast_summaries(study))
+    return render_template(
+        "studies/show.html",
+        study=study,
+        breasts=study_service.breast_summaries(study),
+        cautions=study_service.study_cautions(study),
+    )

@@ -77,6 +77,9 @@ def test_run_writes_files_lesions_and_done_in_one_go(engine_app, mias_png):
     assert "Research use only — not for clinical use" in page and "mg_seg_unet" in page
     assert "Outlines" in page and "Heatmap" in page and "Original" in page
     assert "alert-untrained" in page  # initialised weights: the page must say the result means nothing
+    # ...and claims no validated figures for them
+    assert all(w["validation"] == "" and w["caution"] == "" for w in row.weights)
+    assert "Validated on" not in page and "alert-caution" not in page
     assert client.get(f"/analyses/{row.id}/status").get_json()["status"] == "done"
     overlay = client.get(f"/analyses/{row.id}/files/overlay.png?download=1")
     assert overlay.status_code == 200 and overlay.data.startswith(b"\x89PNG")
@@ -85,6 +88,38 @@ def test_run_writes_files_lesions_and_done_in_one_go(engine_app, mias_png):
     # A second delivery of the same message does nothing.
     assert analysis_service.run(row.id).status == "done"
     assert db.session.get(Analysis, row.id).attempts == 1
+
+
+@pytest.mark.slow
+def test_a_result_says_how_well_each_shipped_network_did_when_it_was_validated(make_app, mias_png):
+    """The shipped weights' cross-validated figures travel with the result (row, result.json, page), and a
+    classifier whose malignancy AUC was not shown to beat chance is flagged beside the result."""
+    from html import escape
+
+    from breastapp.ml.registry import read_card
+    from breastapp.ml.validation_summary import chance_caution, validation_line
+    from tests.support.paths import REPO_ROOT
+
+    app = make_app(MODELS_DIR=str(REPO_ROOT / "models"))
+    with app.app_context():
+        analysis, client = uploaded_analysis(app, [("m.png", mias_png)])
+        assert analysis_service.run(analysis.id).status == "done"
+        db.session.expire_all()
+        row = db.session.get(Analysis, analysis.id)
+        page = client.get(f"/analyses/{row.id}").get_data(as_text=True)
+        storage = Storage(app.config["UPLOAD_DIR"])
+        document = json.loads(storage.result_path(row.image.study_id, row.id, "result.json").read_text())
+        db.session.remove()
+    assert {w["name"] for w in row.weights} >= {"mg_seg_unet", "mg_cls"}
+    for entry, written in zip(row.weights, document["weights"], strict=True):
+        card = read_card(REPO_ROOT / "models", entry["name"])
+        assert entry["validation"] == written["validation"] == validation_line(card)
+        assert entry["validation"].startswith("mini-MIAS, 5-fold cross-validation by patient: ")
+        assert escape(f"Validated on {entry['validation']}", quote=False) in page
+        assert entry["caution"] == written["caution"] == chance_caution(card)
+        if entry["caution"]:
+            assert escape(entry["caution"], quote=False) in page
+    assert ("alert-caution" in page) is any(w["caution"] for w in row.weights)
 
 
 def test_engine_refusal_fails_without_retry(engine_app, mias_png):

@@ -9,7 +9,7 @@ from breastapp.orm import Analysis, Image, Lesion, Study
 from breastapp.services.studies import breast_summaries
 
 
-def add_view(study, laterality, view, prob, lesions=0, modality="MG"):
+def add_view(study, laterality, view, prob, lesions=0, modality="MG", weights=()):
     image = Image(
         study_id=study.id,
         stored_name="x.png",
@@ -31,6 +31,7 @@ def add_view(study, laterality, view, prob, lesions=0, modality="MG"):
         verdict="benign",
         image_malignancy_prob=prob,
         thresholds={"malignancy": 0.5},
+        weights=list(weights),
     )
     analysis.lesions = [
         Lesion(
@@ -90,3 +91,28 @@ def test_study_page_shows_images_and_breast_scores(study, rad_client):
     page = rad_client.get(f"/studies/{study.id}").get_data(as_text=True)
     assert "Per breast" in page and "60.0 %" in page and "15.0 %" in page
     assert page.count('class="tile"') == 5
+
+
+def test_study_page_repeats_each_distinct_caution_of_the_weights_behind_its_verdicts(
+    app, radiologist, rad_client
+):
+    caution = "mg_cls did not separate benign from malignant better than chance when it was validated"
+    flagged = [
+        {"name": "mg_cls", "role": "classification", "validation": "mini-MIAS ...", "caution": caution}
+    ]
+    plain = [{"name": "us_cls", "role": "classification", "validation": "BUSI ...", "caution": ""}]
+    old_row = [{"name": "mg_cls", "role": "classification"}]  # written before results carried cautions
+    study = Study(owner_id=radiologist.id)
+    db.session.add(study)
+    db.session.flush()
+    add_view(study, "L", "CC", 0.8, weights=flagged)
+    add_view(study, "L", "MLO", 0.4, weights=flagged)
+    add_view(study, "R", "CC", 0.2, weights=old_row)
+    add_view(study, None, None, 0.9, modality="US", weights=plain)
+    db.session.commit()
+    page = rad_client.get(f"/studies/{study.id}").get_data(as_text=True)
+    assert page.count('class="alert-caution"') == 1 and f"{caution}." in page
+
+
+def test_study_page_without_cautioned_weights_shows_no_caution(study, rad_client):
+    assert "alert-caution" not in rad_client.get(f"/studies/{study.id}").get_data(as_text=True)

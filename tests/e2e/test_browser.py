@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from breastapp.constants import RESEARCH_BANNER
+from breastapp.ml.registry import read_card
+from breastapp.ml.validation_summary import chance_caution
+from tests.support.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
@@ -89,6 +92,11 @@ def test_radiologist_uploads_a_mammogram_and_reads_the_result(page, compose_stac
         " return image.complete && image.naturalWidth > 0; }"
     )
     assert RESEARCH_BANNER in page.content()
+    # each network's validated figures beside its name, and the chance caution where its card calls for one
+    assert page.locator(".weights .validation").count() == page.locator(".weights li").count() >= 2
+    assert "Validated on mini-MIAS, 5-fold cross-validation by patient" in page.content()
+    mg_cls = read_card(REPO_ROOT / "models", "mg_cls")
+    assert page.locator(".alert-caution").count() == (1 if chance_caution(mg_cls) else 0)
     assert "pectoral muscle" in page.content(), "the notes say the muscle was left out of the search"
     assert page.locator("#verdict").inner_text().strip()
     assert page.locator("#lesion-table").count() == 1

@@ -178,6 +178,12 @@ def test_worker_process_analyses_an_upload_into_postgresql(setup, shared_data):
         recorded = {entry["name"]: entry["sha256"] for entry in row["weights"]}
         assert recorded["mg_seg_unet"] == sha256_file(setup.weights_dir / "mg_seg_unet.keras")
         assert recorded["mg_cls"] == sha256_file(setup.weights_dir / "mg_cls.keras")
+        # ...with how well each did when it was validated, read from its card by the worker
+        from breastapp.ml.registry import read_card
+        from breastapp.ml.validation_summary import validation_line
+
+        for entry in row["weights"]:
+            assert entry["validation"] == validation_line(read_card(setup.weights_dir, entry["name"])) != ""
         # Result files sit beside the original, and the lesion rows match result.json's lesions.
         (result_json,) = setup.upload_dir.glob(f"*/{analysis_id}/result.json")
         assert {path.name for path in result_json.parent.iterdir()} >= {
