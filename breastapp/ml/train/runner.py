@@ -68,18 +68,17 @@ def train_recipe(
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     is_classifier = isinstance(config, ClassificationConfig)
-    trainer = classification if is_classifier else segmentation
     if is_classifier:
         guide = load_guide(run_dir.parent / config.guide) if config.guide else None
         cv = classification.cross_validate(samples, config, run_dir, guide.maps if guide else None, resume)
         classification.log_classifier_cross_validation(config, cv)
+        decided = classification.cross_validation_fields(config, cv)
     else:
         start = starting_weights(models_dir, config) if config.initial_weights else None
         cv = segmentation.cross_validate(samples, config, run_dir, resume, start)
         log_cross_validation(config.name, cv["summary"])
-    record = keep_cross_validation(
-        run_dir, name, samples, cv, trainer.cross_validation_fields(config, cv), is_classifier
-    )
+        decided = segmentation.cross_validation_fields(config, cv)
+    record = keep_cross_validation(run_dir, name, samples, cv, decided, is_classifier)
     if cv_only:
         logger.info(
             "%s: cross-validation kept in %s (oof.npz, cross_validation.json); no final fit, no weights",
