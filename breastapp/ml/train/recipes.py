@@ -116,7 +116,10 @@ RECIPES = {
     "us_cls": ClassificationConfig(
         name="us_cls",
         architecture="efficientnet_lite0_classifier",
-        build_kwargs={"input_size": 224, "n_classes": 3, "imagenet": True},
+        # Every BatchNormalization layer kept at its ImageNet statistics and scale (freeze_batchnorm), as
+        # Keras' transfer-learning guide prescribes for a small dataset. Adopted under a rule fixed before
+        # the run: accuracy 0.838 -> 0.884, pooled malignant AUC 0.946 -> 0.963 (models/README.md).
+        build_kwargs={"input_size": 224, "n_classes": 3, "imagenet": True, "freeze_batchnorm": True},
         spec=replace(US_SPEC, size=224),
         classes=("benign", "malignant", "normal"),
         input_size=224,
