@@ -284,6 +284,33 @@ def test_losses_match_hand_values():
     assert dice == pytest.approx(1 - (2 * 0.5 + 1) / (1 + 2 + 1), rel=1e-4)
 
 
+def test_batch_dice_pools_the_tiles_where_tile_dice_averages_them():
+    from keras import ops
+
+    from breastapp.ml.train.losses import make_loss
+
+    # Tile 0 has one lesion pixel, tile 1 none; the network says 0.5 everywhere.
+    truth = np.zeros((2, 2, 2, 1), np.float32)
+    truth[0, 0, 0, 0] = 1.0
+    prediction = np.full((2, 2, 2, 1), 0.5, np.float32)
+    per_tile = float(ops.convert_to_numpy(make_loss("dice")(truth, prediction)))
+    lesion_tile, background_tile = 1 - (2 * 0.5 + 1) / (1 + 2 + 1), 1 - 1 / (2 + 1)
+    assert per_tile == pytest.approx((lesion_tile + background_tile) / 2, rel=1e-4)
+    pooled = float(ops.convert_to_numpy(make_loss("batch_dice")(truth, prediction)))
+    assert pooled == pytest.approx(1 - (2 * 0.5 + 1) / (1 + 4 + 1), rel=1e-4)
+    summed = float(ops.convert_to_numpy(make_loss("bce_batch_dice", positive_weight=1.0)(truth, prediction)))
+    assert summed == pytest.approx(np.log(2) + pooled, rel=1e-4)
+    # A faint glow on the background tile beside a perfect lesion tile: per tile it costs the batch
+    # 0.045 (the background tile's 0.09, halved), pooled 0.032, and less the more lesion pixels share it.
+    glow = np.zeros((2, 2, 2, 1), np.float32)
+    glow[0, 0, 0, 0] = 1.0
+    glow[1, 0, 0, 0] = 0.1
+    per_tile_glow = float(ops.convert_to_numpy(make_loss("dice")(truth, glow)))
+    pooled_glow = float(ops.convert_to_numpy(make_loss("batch_dice")(truth, glow)))
+    assert per_tile_glow == pytest.approx((0 + (1 - 1 / 1.1)) / 2, rel=1e-4)
+    assert pooled_glow == pytest.approx(1 - 3 / 3.1, rel=1e-4)
+
+
 def test_kept_epoch_is_the_lowest_loss_or_the_last_under_the_cosine_schedule():
     from breastapp.ml.train.loop import FitSettings, kept_epoch
 
