@@ -56,6 +56,7 @@ def segmentation_section(
         *operating_points_table(results),
         "",
         *found_by_size_table(results),
+        *missed_lesions_table(results),
         *comparison_tables(comparison or [], ensemble),
         "### Examples (TP green, FP white, FN red)",
         "",
@@ -154,6 +155,38 @@ def found_by_size_table(results: dict) -> list[str]:
         lines.append(
             f"| {label} | " + " | ".join(f"{row['found']} of {row['lesions']}" for row in rows) + " |"
         )
+    return lines + [""]
+
+
+# Rows of the missed-lesions table per network: enough to see a pattern, short enough to read.
+MISSED_ROWS = 40
+
+
+def missed_lesions_table(results: dict) -> list[str]:
+    """Markdown lines: every lesion each network missed at its threshold, with the highest probability
+    inside it and why (scoring.missed_lesions), smallest first; at most MISSED_ROWS per network."""
+    rows = [(label, miss) for label, r in results.items() for miss in r.get("missed", [])]
+    if not rows:
+        return ["### Lesions missed", "", "None: every network hit every lesion at its threshold.", ""]
+    lines = [
+        "### Lesions missed",
+        "",
+        "Each lesion no reported region hit at the network's own threshold, smallest first: the highest "
+        "probability inside it says how close the network came, and the reason which remedy applies "
+        "(a network that does not respond needs better training or more data; a region that only "
+        "overlaps the lesion is lost to the centroid hit rule).",
+        "",
+        "| weights | image | lesion size | highest probability inside | why missed |",
+        "|---|---|---|---|---|",
+    ]
+    for label in results:
+        missed = sorted((miss for name, miss in rows if name == label), key=lambda miss: miss["area_px"])
+        for miss in missed[:MISSED_ROWS]:
+            size = f"{miss['diameter_mm']:.1f} mm" if miss.get("diameter_mm") else f"{miss['area_px']} px"
+            probability = f"{miss['max_probability']:.2f}"
+            lines.append(f"| {label} | {miss['image_id']} | {size} | {probability} | {miss['reason']} |")
+        if len(missed) > MISSED_ROWS:
+            lines.append(f"| {label} | ... and {len(missed) - MISSED_ROWS} more | | | |")
     return lines + [""]
 
 

@@ -24,7 +24,7 @@ from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specif
 from .compare import compare_networks
 from .plots import plot_confusion, plot_froc, plot_roc
 from .report import classification_section, segmentation_section, write_report
-from .scoring import found_by_size, operating_points, score_segmentation
+from .scoring import found_by_size, lesion_diameter_mm, operating_points, score_segmentation
 
 logger = logging.getLogger(__name__)
 N_EXAMPLES = 6
@@ -145,6 +145,14 @@ def evaluate_segmentation(
         spacing_mm = operating["input"].get("spacing_mm")
         if spacing_mm:  # lesion sizes in mm need a physical pixel size (ultrasound images have none)
             result["by_size"] = found_by_size(result["lesion_hits"], spacing_mm)
+        result["missed"] = [
+            {
+                **miss,
+                "image_id": samples[miss["image"]].image_id,
+                "diameter_mm": lesion_diameter_mm(miss["area_px"], spacing_mm) if spacing_mm else None,
+            }
+            for miss in result["missed"]
+        ]
         results[label] = result
     comparison = compare_networks(results, [sample.patient_id for sample in samples], ENSEMBLE)
     plot_froc({label: result["froc"] for label, result in results.items()}, out_dir / "froc.png")

@@ -24,10 +24,8 @@ def score_segmentation(
     """
     table = segmentation_table((m > threshold, g) for m, g in zip(maps, truths, strict=True))
     truth_components = [components(g) for g in truths]
-    matched = [
-        match_image(candidates(m, candidate_threshold, min_area_px, MAX_REGIONS), lesions)
-        for m, lesions in zip(maps, truth_components, strict=True)
-    ]
+    reported = [candidates(m, candidate_threshold, min_area_px, MAX_REGIONS) for m in maps]
+    matched = [match_image(c, lesions) for c, lesions in zip(reported, truth_components, strict=True)]
     lesion_counts = [len(lesions) for lesions in truth_components]
     curve = froc_curve(matched, lesion_counts)
     # NaN for an image without a lesion: it has no outline to score (the mean leaves it out)
@@ -51,7 +49,49 @@ def score_segmentation(
             for lesions, found in zip(truth_components, matched, strict=True)
             for i, lesion in enumerate(lesions)
         ],
+        "missed": missed_lesions(maps, truth_components, reported, matched, candidate_threshold),
     }
+
+
+# Why a lesion was missed, in the words the report uses (`missed_lesions`).
+NO_RESPONSE = "no response: nothing inside it reaches the threshold"
+SPILLED_OVER = "a reported region overlaps it, but that region's centroid lies outside it"
+REGION_DROPPED = "above the threshold, but only in a region too small or not among the largest reported"
+
+
+def missed_lesions(maps, truth_components, found, matched, candidate_threshold: float) -> list[dict]:
+    """One dict per lesion no candidate hit: image index, lesion index, area (pixels), the highest
+    probability inside it and why it was missed (NO_RESPONSE, SPILLED_OVER or REGION_DROPPED).
+
+    The reasons point at different remedies: a lesion the network does not respond to needs a better
+    network or more data; one only overlapped by a region that spreads into the tissue around it, or sits
+    mostly beside it, is lost to the hit rule (froc.hits), which a tighter outline can fix.
+    """
+    missed = []
+    for image, (probability, lesions, reported, hit) in enumerate(
+        zip(maps, truth_components, found, matched, strict=True)
+    ):
+        detected = {index for _, index in hit if index is not None}
+        for index, lesion in enumerate(lesions):
+            if index in detected:
+                continue
+            highest = float(probability[lesion].max())
+            if highest <= candidate_threshold:
+                reason = NO_RESPONSE
+            elif any((candidate.mask & lesion).any() for candidate in reported):
+                reason = SPILLED_OVER
+            else:
+                reason = REGION_DROPPED
+            missed.append(
+                {
+                    "image": image,
+                    "lesion": index,
+                    "area_px": int(np.count_nonzero(lesion)),
+                    "max_probability": highest,
+                    "reason": reason,
+                }
+            )
+    return missed
 
 
 def mean_lesion_image_dice(image_dice, index) -> float:
@@ -109,7 +149,7 @@ def found_by_size(lesion_hits, spacing_mm: float, edges_mm=SIZE_EDGES_MM) -> lis
     labels = size_bin_labels(edges_mm)
     lesions, found = [0] * len(labels), [0] * len(labels)
     for area_px, hit in lesion_hits:
-        diameter_mm = 2.0 * np.sqrt(area_px / np.pi) * spacing_mm
+        diameter_mm = lesion_diameter_mm(area_px, spacing_mm)
         size_bin = int(np.searchsorted(edges_mm, diameter_mm, side="right"))
         lesions[size_bin] += 1
         found[size_bin] += hit
@@ -117,3 +157,8 @@ def found_by_size(lesion_hits, spacing_mm: float, edges_mm=SIZE_EDGES_MM) -> lis
         {"label": label, "lesions": count, "found": hit}
         for label, count, hit in zip(labels, lesions, found, strict=True)
     ]
+
+
+def lesion_diameter_mm(area_px: int, spacing_mm: float) -> float:
+    """Diameter of the circle with the lesion's area (mini-MIAS lesions are circles)."""
+    return float(2.0 * np.sqrt(area_px / np.pi) * spacing_mm)

@@ -188,6 +188,44 @@ def test_lesions_found_by_size_bins_each_lesion_by_its_equivalent_diameter():
     assert 2 * np.sqrt(16 * 16 / np.pi) * 0.4 == pytest.approx(7.2, abs=0.05)
 
 
+def test_each_missed_lesion_says_how_close_the_network_came_and_why_it_was_missed():
+    """Four lesions, one per reason: found, no response, overlapped by a region whose centroid lies
+    beside it, and above the threshold only in a speck smaller than the engine reports."""
+    from breastapp.ml.evaluate.scoring import NO_RESPONSE, REGION_DROPPED, SPILLED_OVER, score_segmentation
+
+    truth = _mask((100, 100), (5, 5, 15, 15), (5, 40, 15, 50), (40, 5, 50, 15), (40, 40, 50, 50))
+    probability = np.zeros((100, 100), np.float32)
+    probability[5:15, 5:15] = 0.9  # the first lesion, outlined exactly: found
+    probability[5:15, 40:50] = 0.3  # the second: below the threshold everywhere
+    probability[40:50, 10:40] = 0.8  # a region over the third's right half and far beyond it
+    probability[44:46, 44:46] = 0.95  # the fourth: 4 pixels above the threshold, under the 8-pixel minimum
+    scores = score_segmentation([probability], [truth], 0.5, 0.5, min_area_px=8)
+    assert scores["lesion_hits"] == [(100, True), (100, False), (100, False), (100, False)]
+    missed = [(m["image"], m["lesion"], m["area_px"], m["reason"]) for m in scores["missed"]]
+    assert missed == [(0, 1, 100, NO_RESPONSE), (0, 2, 100, SPILLED_OVER), (0, 3, 100, REGION_DROPPED)]
+    assert [m["max_probability"] for m in scores["missed"]] == pytest.approx([0.3, 0.8, 0.95])
+
+
+def test_the_report_lists_missed_lesions_smallest_first_with_their_size_in_mm():
+    from breastapp.ml.evaluate.report import missed_lesions_table
+    from breastapp.ml.evaluate.scoring import NO_RESPONSE, SPILLED_OVER
+
+    def miss(image_id, area_px, diameter_mm, probability, reason):
+        keys = ("image_id", "area_px", "diameter_mm", "max_probability", "reason")
+        return dict(zip(keys, (image_id, area_px, diameter_mm, probability, reason), strict=True))
+
+    mammography = [miss("mdb244", 2124, 20.8, 0.99, SPILLED_OVER), miss("mdb080", 314, 8.0, 0.0, NO_RESPONSE)]
+    ultrasound = [miss("benign (3)", 900, None, 0.2, NO_RESPONSE)]
+    results = {"mg_seg_unet": {"missed": mammography}, "us_seg_unet": {"missed": ultrasound}}
+    rows = [line for line in missed_lesions_table(results) if line.startswith("| ") and "---" not in line][1:]
+    assert rows == [
+        f"| mg_seg_unet | mdb080 | 8.0 mm | 0.00 | {NO_RESPONSE} |",
+        f"| mg_seg_unet | mdb244 | 20.8 mm | 0.99 | {SPILLED_OVER} |",
+        f"| us_seg_unet | benign (3) | 900 px | 0.20 | {NO_RESPONSE} |",
+    ]
+    assert "None: every network hit every lesion" in "\n".join(missed_lesions_table({"a": {"missed": []}}))
+
+
 def _mass_and_three_false_positives():
     """A found mass (0.85) and three blobs of tissue far from it, at probabilities between grid steps."""
     truth = _mask((40, 40), (2, 2, 6, 6))

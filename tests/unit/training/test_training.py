@@ -547,6 +547,10 @@ def test_short_segmentation_run_writes_a_card_load_weights_accepts(folder_datase
     assert list((tmp_path / "report").glob("example_*.png"))
     # the operating-point sweep: one row per swept threshold, in order
     assert "Lesions found, by size" not in text  # the folder dataset's canonical form has no pixel size
+    missed = text.split("### Lesions missed")[1].split("###")[0]
+    rows = [line.split(" | ") for line in missed.splitlines() if line.startswith("| tiny_seg |")]
+    assert rows or "None: every network hit every lesion" in missed
+    assert all(row[2].endswith(" px") for row in rows)  # sizes in pixels without a pixel size
     sweep = text.split("### Operating points")[1].split("###")[0]
     swept = [line.split(" | ")[1] for line in sweep.splitlines() if line.startswith("| tiny_seg |")]
     assert swept == [f"{t:.2f}" for t in SWEPT_THRESHOLDS]
