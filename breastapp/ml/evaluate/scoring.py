@@ -59,7 +59,9 @@ SPILLED_OVER = "a reported region overlaps it, but that region's centroid lies o
 REGION_DROPPED = "above the threshold, but only in a region too small or not among the largest reported"
 
 
-def missed_lesions(maps, truth_components, found, matched, candidate_threshold: float) -> list[dict]:
+def missed_lesions(
+    maps, truth_components, reported_per_image, matched, candidate_threshold: float
+) -> list[dict]:
     """One dict per lesion no candidate hit: image index, lesion index, area (pixels), the highest
     probability inside it and why it was missed (NO_RESPONSE, SPILLED_OVER or REGION_DROPPED).
 
@@ -69,7 +71,7 @@ def missed_lesions(maps, truth_components, found, matched, candidate_threshold: 
     """
     missed = []
     for image, (probability, lesions, reported, hit) in enumerate(
-        zip(maps, truth_components, found, matched, strict=True)
+        zip(maps, truth_components, reported_per_image, matched, strict=True)
     ):
         detected = {index for _, index in hit if index is not None}
         for index, lesion in enumerate(lesions):

@@ -5,11 +5,12 @@ pixels" by weighting), so BCE weighs positive pixels by `positive_weight`. Dice 
 imbalance but noisy on tiles with no lesion; the sum gets the gradient of both. Keras is imported
 inside the functions (the ml package never imports TensorFlow at import time).
 
-Dice per tile or over the batch. Per tile (`dice`, `bce_dice`), a tile without lesion scores
-1 / (predicted sum + 1): a faint 10-pixel glow costs it 0.91 of its loss, as much as missing a whole
-lesion on a lesion tile, and two tiles in three are such background tiles in the mammography recipes. Over
-the batch (`batch_dice`, `bce_batch_dice`; nnU-Net's "batch Dice") the batch's tiles are pooled into one
-Dice, so a background tile's pixels only add to the false positives of the batch's lesions.
+Dice per tile or over the batch. Per tile (`dice`, `bce_dice`), a tile without lesion scores a Dice of
+1 / (predicted sum + 1): a faint glow summing to 10 costs it a loss of 0.91, nearly as much as missing
+a whole lesion costs a lesion tile, and two tiles in three are such background tiles in the mammography
+recipes. Over the batch (`batch_dice`, `bce_batch_dice`; nnU-Net's "batch Dice") the batch's tiles are
+pooled into one Dice, so a background tile's pixels only add to the false positives of the batch's
+lesions.
 """
 
 from __future__ import annotations
