@@ -301,9 +301,15 @@ def canonicalize_mammogram(
     flipped = chest_wall_side(pixels, mask, frame.laterality) != settings.flip_to
     if flipped:
         pixels, mask = pixels[:, ::-1], mask[:, ::-1]
-    pixels = np.ascontiguousarray(normalize_contrast(pixels, settings.contrast, mask))
     mask = np.ascontiguousarray(mask)
-    pectoral = pectoral_mask(pixels, mask) if shows_pectoral(frame.view) else None
+    equalised = np.ascontiguousarray(normalize_contrast(pixels, "hist_eq", mask))
+    if settings.contrast == "hist_eq":
+        pixels = equalised
+    else:
+        pixels = np.ascontiguousarray(normalize_contrast(pixels, settings.contrast, mask))
+    # The muscle detector's thresholds and edge test were tuned on equalised films; a network trained on
+    # another contrast must not move the muscle (and with it the search region) as a side effect.
+    pectoral = pectoral_mask(equalised, mask) if shows_pectoral(frame.view) else None
     log.debug(
         "canonical mammogram %s -> %s, spacing from %s, flipped=%s", frame.shape, shape, source, flipped
     )

@@ -118,6 +118,21 @@ def test_real_films_lose_their_muscle_but_keep_their_mass(shared_data, reference
     assert inside < 0.5, "most of the annotated mass stays in the search region"
 
 
+@pytest.mark.parametrize("contrast", ["clahe", "none"])
+def test_the_muscle_does_not_move_with_the_networks_contrast(shared_data, contrast):
+    """The detector is tuned on equalised films: a network trained on CLAHE or raw grey levels gets the
+    same search region as one trained on equalised films."""
+    from breastapp.ml.datasets.mias import load_mias
+    from breastapp.ml.datasets.prepare import CanonicalSpec, to_sample
+
+    record = next(r for r in load_mias(shared_data / "mini-mias") if r.image_id.startswith("mdb028"))
+    equalised = to_sample(record, CanonicalSpec(modality="MG", spacing_mm=0.4, contrast="hist_eq"))
+    other = to_sample(record, CanonicalSpec(modality="MG", spacing_mm=0.4, contrast=contrast))
+    assert equalised.pectoral_mask is not None
+    assert np.array_equal(other.pectoral_mask, equalised.pectoral_mask)
+    assert not np.allclose(other.pixels, equalised.pixels), "the network's input does follow the contrast"
+
+
 def test_a_full_field_dicom_film_loses_its_muscle_but_not_its_mass(j2k_mammogram):
     """NEMA's MG1 film (4664x3064, left MLO): the muscle edge runs from the top down to the chest wall,
     and the bright mass in the upper breast stays in the search region."""
