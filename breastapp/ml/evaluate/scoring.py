@@ -80,7 +80,7 @@ def missed_lesions(
             highest = float(probability[lesion].max())
             if highest <= candidate_threshold:
                 reason = NO_RESPONSE
-            elif any((candidate.mask & lesion).any() for candidate in reported):
+            elif overlaps_a_reported_region(lesion, reported):
                 reason = SPILLED_OVER
             else:
                 reason = REGION_DROPPED
@@ -94,6 +94,15 @@ def missed_lesions(
                 }
             )
     return missed
+
+
+def overlaps_a_reported_region(lesion: np.ndarray, reported) -> bool:
+    """True when any reported candidate covers a pixel of `lesion`; one lookup in the label image the
+    candidates share, instead of a full-image mask per candidate (this runs at every swept threshold)."""
+    if not reported:
+        return False
+    labels_under_lesion = reported[0].labels[lesion]
+    return bool(np.isin(labels_under_lesion, [candidate.label for candidate in reported]).any())
 
 
 def mean_lesion_image_dice(image_dice, index) -> float:
