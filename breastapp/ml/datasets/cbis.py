@@ -18,6 +18,7 @@ from pathlib import Path
 from .records import (
     BENIGN,
     CALCIFICATION,
+    DENSITY,
     MALIGNANT,
     MASS,
     ImageRecord,
@@ -85,6 +86,9 @@ def _image_record(image_root: Path, case_folder: str, rows: list[dict], kinds) -
     if not lesions:
         return None
     first = rows[0]
+    # the mass CSVs spell the column "breast_density", the calcification CSVs "breast density"
+    stated = (first.get("breast_density") or first.get("breast density") or "").strip()
+    density = {DENSITY: f"BI-RADS {stated}"} if stated else {}
     return ImageRecord(
         image_id=case_folder,
         patient_id=first["patient_id"],
@@ -93,7 +97,7 @@ def _image_record(image_root: Path, case_folder: str, rows: list[dict], kinds) -
         label=worst_pathology(lesion.pathology for lesion in lesions),
         lesions=tuple(lesions),
         spacing_mm=CBIS_SPACING_MM,
-        metadata={"laterality": first["left or right breast"][:1], "view": first["image view"]},
+        metadata={"laterality": first["left or right breast"][:1], "view": first["image view"], **density},
     )
 
 

@@ -2,7 +2,8 @@
 
 labels.csv columns: `image` (file name in images/), `label` (normal / benign / malignant), and
 optionally `patient` (defaults to the image stem: give it, or splits may put one woman's two views
-on both sides), `modality` (MG / US, default MG) and `spacing_mm`. A mask `masks/<stem>.png` (any
+on both sides), `modality` (MG / US, default MG), `spacing_mm` and `density` (any label, e.g. "BI-RADS 3":
+the evaluation counts lesions found per density). A mask `masks/<stem>.png` (any
 non-zero pixel is lesion) is used when present. On a mammogram the mask is taken as a MASS: the
 mammography networks are mass networks, and their recipes train and score masses only (an unspecified
 kind would leave every lesion image of a user's mammography folder out).
@@ -13,7 +14,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .records import BENIGN, LESION, MALIGNANT, MASS, NORMAL, ImageRecord, LesionAnnotation
+from .records import BENIGN, DENSITY, LESION, MALIGNANT, MASS, NORMAL, ImageRecord, LesionAnnotation
 
 VALID_LABELS = (NORMAL, BENIGN, MALIGNANT)
 
@@ -42,6 +43,7 @@ def _record(root: Path, row: dict, line_number: int) -> ImageRecord:
         kind = MASS if modality == "MG" else LESION
         lesions = (LesionAnnotation(kind=kind, pathology=label, mask_path=mask_path),)
     spacing = row.get("spacing_mm", "").strip() if row.get("spacing_mm") else ""
+    density = (row.get("density") or "").strip()
     return ImageRecord(
         image_id=image_path.stem,
         patient_id=(row.get("patient") or "").strip() or image_path.stem,
@@ -50,6 +52,7 @@ def _record(root: Path, row: dict, line_number: int) -> ImageRecord:
         label=label,
         lesions=lesions,
         spacing_mm=float(spacing) if spacing else None,
+        metadata={DENSITY: density} if density else {},
     )
 
 

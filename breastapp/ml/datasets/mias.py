@@ -17,9 +17,11 @@ from .records import (
     ASYMMETRY,
     BENIGN,
     CALCIFICATION,
+    DENSITY,
     DISTORTION,
     MALIGNANT,
     MASS,
+    MIAS_DENSITIES,
     ImageRecord,
     LesionAnnotation,
     worst_pathology,
@@ -117,7 +119,11 @@ def load_mias(root: Path) -> list[ImageRecord]:
                 label=worst_pathology(lesion.pathology for lesion in found),
                 lesions=found,
                 spacing_mm=MIAS_SPACING_MM,
-                metadata={"background_tissue": tissue_of[reference], "classes": classes_of[reference]},
+                metadata={
+                    "background_tissue": tissue_of[reference],
+                    DENSITY: MIAS_DENSITIES.get(tissue_of[reference], tissue_of[reference]),
+                    "classes": classes_of[reference],
+                },
             )
         )
     return records

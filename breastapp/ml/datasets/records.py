@@ -16,6 +16,13 @@ DISTORTION = "distortion"
 ASYMMETRY = "asymmetry"
 LESION = "lesion"  # a pixel-mask lesion of unspecified kind (ultrasound, user folders)
 
+# Image metadata key: the breast's density as the dataset states it (mini-MIAS background tissue, CBIS-DDSM's
+# BI-RADS density, a folder's optional `density` column). The evaluation counts lesions found per density:
+# dense tissue hides masses from readers and networks alike.
+DENSITY = "density"
+# mini-MIAS background tissue codes, named so that they sort from least to most dense.
+MIAS_DENSITIES = {"F": "1 fatty", "G": "2 fatty-glandular", "D": "3 dense-glandular"}
+
 # Image-level labels.
 NORMAL = "normal"
 BENIGN = "benign"

@@ -56,6 +56,7 @@ def segmentation_section(
         *operating_points_table(results),
         "",
         *found_by_size_table(results),
+        *found_by_density_table(results),
         *missed_lesions_table(results),
         *comparison_tables(comparison or [], ensemble),
         "### Examples (TP green, FP white, FN red)",
@@ -138,20 +139,43 @@ def comparison_rows(rows: list[dict]) -> list[str]:
 def found_by_size_table(results: dict) -> list[str]:
     """Markdown lines: lesions found at each card's threshold, by lesion diameter (none without a
     physical pixel size)."""
-    sized = {label: r["by_size"] for label, r in results.items() if "by_size" in r}
-    if not sized:
-        return []
-    bins = [row["label"] for row in next(iter(sized.values()))]
-    lines = [
+    return _found_by_table(
+        results,
+        "by_size",
         "### Lesions found, by size",
-        "",
         "Found at each card's own threshold (the last point of its FROC), by the diameter of the circle "
         "with the lesion's area.",
+    )
+
+
+def found_by_density_table(results: dict) -> list[str]:
+    """Markdown lines: lesions found at each card's threshold, by the breast density the dataset states
+    (none when it states none)."""
+    return _found_by_table(
+        results,
+        "by_density",
+        "### Lesions found, by breast density",
+        "Found at each card's own threshold, by the density of the breast the lesion lies in, as the "
+        "dataset states it (mini-MIAS: background tissue; CBIS-DDSM: BI-RADS density). Dense tissue hides "
+        "masses; a network that finds them only in fatty breasts helps least where readers need it most.",
+    )
+
+
+def _found_by_table(results: dict, key: str, title: str, explanation: str) -> list[str]:
+    """One row per network of "found of lesions" per group (`scoring.found_by_size` / `found_by_group`)."""
+    grouped = {label: r[key] for label, r in results.items() if key in r}
+    if not grouped:
+        return []
+    groups = [row["label"] for row in next(iter(grouped.values()))]
+    lines = [
+        title,
         "",
-        "| weights | " + " | ".join(bins) + " |",
-        "|---" * (len(bins) + 1) + "|",
+        explanation,
+        "",
+        "| weights | " + " | ".join(groups) + " |",
+        "|---" * (len(groups) + 1) + "|",
     ]
-    for label, rows in sized.items():
+    for label, rows in grouped.items():
         lines.append(
             f"| {label} | " + " | ".join(f"{row['found']} of {row['lesions']}" for row in rows) + " |"
         )

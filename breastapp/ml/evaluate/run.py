@@ -17,14 +17,20 @@ import numpy as np
 
 from breastapp.ml.datasets import load_dataset
 from breastapp.ml.datasets.prepare import CanonicalSpec, load_samples
-from breastapp.ml.datasets.records import MASS
+from breastapp.ml.datasets.records import DENSITY, MASS
 from breastapp.ml.registry import card_flip_tta
 
 from .classification import auc, bootstrap_auc_ci, roc_curve, sensitivity_specificity
 from .compare import compare_networks
 from .plots import plot_confusion, plot_froc, plot_roc
 from .report import classification_section, segmentation_section, write_report
-from .scoring import found_by_size, lesion_diameter_mm, operating_points, score_segmentation
+from .scoring import (
+    found_by_group,
+    found_by_size,
+    lesion_diameter_mm,
+    operating_points,
+    score_segmentation,
+)
 
 logger = logging.getLogger(__name__)
 N_EXAMPLES = 6
@@ -103,8 +109,9 @@ def evaluate_segmentation(
 
     loaded = [load_weights(models_dir, name) for name in names]
     card = loaded[0].card
+    chosen = select_for_evaluation(dataset, records, card)
     samples = load_samples(
-        select_for_evaluation(dataset, records, card),
+        chosen,
         spec_from_card(card),
         cache_dir,
         kinds=(MASS,) if card["modality"] == "MG" else ("lesion",),
@@ -131,6 +138,8 @@ def evaluate_segmentation(
     # engine runs an ensemble (ml/pipeline.region_limits reads the first segmenter's card).
     card = card_of[names[0]]
     truths = [sample.lesion_mask for sample in samples]
+    density_of = {record.image_id: record.metadata.get(DENSITY) for record in chosen}
+    densities = [density_of.get(sample.image_id) for sample in samples]
     results = {}
     for label, maps in all_maps.items():
         operating = card_of.get(label, card)
@@ -145,6 +154,8 @@ def evaluate_segmentation(
         spacing_mm = operating["input"].get("spacing_mm")
         if spacing_mm:  # lesion sizes in mm need a physical pixel size (ultrasound images have none)
             result["by_size"] = found_by_size(result["lesion_hits"], spacing_mm)
+        if any(densities):
+            result["by_density"] = found_by_group(result["lesion_hits"], result["lesion_images"], densities)
         result["missed"] = [
             {
                 **miss,

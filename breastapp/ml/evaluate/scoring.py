@@ -49,6 +49,8 @@ def score_segmentation(
             for lesions, found in zip(truth_components, matched, strict=True)
             for i, lesion in enumerate(lesions)
         ],
+        # the image of each entry of "lesion_hits": what `found_by_group` groups by
+        "lesion_images": [image for image, lesions in enumerate(truth_components) for _ in lesions],
         "missed": missed_lesions(maps, truth_components, reported, matched, candidate_threshold),
     }
 
@@ -168,6 +170,23 @@ def found_by_size(lesion_hits, spacing_mm: float, edges_mm=SIZE_EDGES_MM) -> lis
         {"label": label, "lesions": count, "found": hit}
         for label, count, hit in zip(labels, lesions, found, strict=True)
     ]
+
+
+def found_by_group(lesion_hits, lesion_images, group_of_image) -> list[dict]:
+    """Lesions found among the regions the engine reports, by a group each image belongs to (its breast
+    density, say). `lesion_hits` and `lesion_images` are `score_segmentation`'s; `group_of_image` holds one
+    label per image, None where the dataset does not say (those lesions are left out). One dict per group,
+    in label order: label, lesions, found.
+    """
+    lesions: dict[str, int] = {}
+    found: dict[str, int] = {}
+    for (_, hit), image in zip(lesion_hits, lesion_images, strict=True):
+        group = group_of_image[image]
+        if group is None:
+            continue
+        lesions[group] = lesions.get(group, 0) + 1
+        found[group] = found.get(group, 0) + hit
+    return [{"label": group, "lesions": lesions[group], "found": found[group]} for group in sorted(lesions)]
 
 
 def lesion_diameter_mm(area_px: int, spacing_mm: float) -> float:

@@ -11,6 +11,7 @@ from breastapp.ml.datasets.cbis import load_cbis
 from breastapp.ml.datasets.folder import load_folder
 from breastapp.ml.datasets.mias import load_mias, mias_patient, parse_info_line
 from breastapp.ml.datasets.prepare import CanonicalSpec, lesion_mask_original, load_samples, to_sample
+from breastapp.ml.datasets.records import DENSITY
 
 
 def test_info_line_with_coordinates_puts_origin_bottom_left():
@@ -44,6 +45,9 @@ def test_real_mini_mias_lists_every_image_and_its_lesions(mias_root):
     ]
     assert records["mdb003"].label == "normal" and not records["mdb003"].lesions
     assert records["mdb144"].label == "malignant"  # one benign and one malignant mass: the worst wins
+    # background tissue (G, D, F in Info.txt), named so that the densities sort from fatty to dense
+    densities = [records[ref].metadata[DENSITY] for ref in ("mdb001", "mdb003", "mdb005")]
+    assert densities == ["2 fatty-glandular", "3 dense-glandular", "1 fatty"]
 
 
 def _inside_minus_ring(image: np.ndarray, row: float, col: float, radius: float) -> float:
@@ -124,6 +128,7 @@ def test_cbis_tree_resolves_renamed_folders_and_swapped_masks(cbis_tree):
     records = load_cbis(cbis_tree)
     assert [record.patient_id for record in records] == ["P_00001", "P_00001", "P_00002"]
     assert [record.label for record in records] == ["malignant", "malignant", "benign"]
+    assert {record.metadata[DENSITY] for record in records} == {"BI-RADS 3"}  # the "breast_density" column
     for record in records:
         mask = lesion_mask_original(record.lesions[0], (64, 48))
         assert mask.sum() == 64  # the 8x8 ROI mask, never the 16x16 crop

@@ -188,6 +188,29 @@ def test_lesions_found_by_size_bins_each_lesion_by_its_equivalent_diameter():
     assert 2 * np.sqrt(16 * 16 / np.pi) * 0.4 == pytest.approx(7.2, abs=0.05)
 
 
+def test_lesions_found_by_group_counts_each_lesion_under_its_images_group():
+    """Three images: a dense breast with two lesions (one found), a fatty one with one found lesion, and
+    one whose density is not stated (left out of every group)."""
+    from breastapp.ml.evaluate.report import found_by_density_table
+    from breastapp.ml.evaluate.scoring import found_by_group, score_segmentation
+
+    dense = _mask((40, 40), (2, 2, 8, 8), (20, 20, 28, 28))
+    fatty = _mask((40, 40), (10, 10, 18, 18))
+    unstated = _mask((40, 40), (30, 30, 36, 36))
+    maps = [np.where(_mask((40, 40), (2, 2, 8, 8)), 0.9, 0.0), np.where(fatty, 0.9, 0.0), np.zeros((40, 40))]
+    scores = score_segmentation(maps, [dense, fatty, unstated], 0.5, 0.5)
+    assert scores["lesion_images"] == [0, 0, 1, 2]
+    rows = found_by_group(scores["lesion_hits"], scores["lesion_images"], ["BI-RADS 4", "BI-RADS 1", None])
+    assert rows == [
+        {"label": "BI-RADS 1", "lesions": 1, "found": 1},
+        {"label": "BI-RADS 4", "lesions": 2, "found": 1},
+    ]
+    table = found_by_density_table({"mg_seg_unet": {"by_density": rows}, "us_seg_unet": {}})
+    assert "| weights | BI-RADS 1 | BI-RADS 4 |" in table
+    assert "| mg_seg_unet | 1 of 1 | 1 of 2 |" in table
+    assert found_by_density_table({"us_seg_unet": {}}) == []  # no density stated: no table
+
+
 def test_each_missed_lesion_says_how_close_the_network_came_and_why_it_was_missed():
     """Four lesions, one per reason: found, no response, overlapped by a region whose centroid lies
     beside it, and above the threshold only in a speck smaller than the engine reports."""

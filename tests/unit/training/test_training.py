@@ -621,13 +621,13 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
     rng = np.random.default_rng(2)
     (tmp_path / "data" / "images").mkdir(parents=True)
     (tmp_path / "data" / "masks").mkdir()
-    lines = ["image,label,patient,modality,spacing_mm"]
+    lines = ["image,label,patient,modality,spacing_mm,density"]
     for i in range(6):
         image, mask = synthetic_lesion_image(rng, size=96, lesion=i % 3 != 2)
         image[:, 70:] = 0  # black background beside the "breast"
         cv2.imwrite(str(tmp_path / "data" / "images" / f"mg{i}.png"), image)
         cv2.imwrite(str(tmp_path / "data" / "masks" / f"mg{i}.png"), mask)
-        lines.append(f"mg{i}.png,{'malignant' if i % 3 != 2 else 'normal'},p{i},MG,0.4")
+        lines.append(f"mg{i}.png,{'malignant' if i % 3 != 2 else 'normal'},p{i},MG,0.4,BI-RADS {1 + i % 2}")
     (tmp_path / "data" / "labels.csv").write_text("\n".join(lines) + "\n")
     config = tiny_mammography_config(
         fit=FitSettings(epochs=1, batch_size=4, steps_per_epoch=2), cv_epochs=1, folds=2
@@ -676,6 +676,11 @@ def test_short_mammography_run_uses_tiles_and_the_sliding_window(tmp_path):
         assert "| at the threshold: sensitivity | FP per image |" in report
         # mammograms have a pixel size, so the report splits the lesions found by diameter
         assert "| weights | < 10 mm | 10-20 mm | 20-30 mm | ≥ 30 mm |" in report
+        # and by the density labels.csv states: mg0 and mg4 hold lesions in BI-RADS 1, mg1 and mg3 in 2
+        by_density = report.split("### Lesions found, by breast density")[1].split("###")[0]
+        assert "| weights | BI-RADS 1 | BI-RADS 2 |" in by_density
+        (row,) = [line for line in by_density.splitlines() if line.startswith("| tiny_mg |")]
+        assert [cell.split(" of ")[1] for cell in row.strip("| ").split(" | ")[1:]] == ["2", "2"]
         assert ("pectoral muscle is NOT left out" in report) is keep_pectoral
     # Two networks: the report scores their ensemble too and says, per network, whether it helps.
     train(replace(config, name="tiny_mg_b", fit=replace(config.fit, seed=1)))
