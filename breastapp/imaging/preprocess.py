@@ -251,7 +251,7 @@ def normalize_contrast(pixels: np.ndarray, method: str, mask: np.ndarray | None 
     "hist_eq": histogram equalisation as in the B-Cir U-Net paper. With `mask`, the histogram is counted
     over the breast only: otherwise the black background (often half the film) takes half the output range.
     The mapping is a monotonic lookup table applied to every pixel, so background stays dark.
-    "clahe": contrast-limited adaptive equalisation (8x8 tiles, clip 2.0) on a 12-bit copy.
+    "clahe": contrast-limited adaptive equalisation (8x8 tiles, clip 2.0) on an 8-bit copy.
     "none": values clipped to [0, 1], unchanged otherwise.
     """
     if method not in CONTRAST_METHODS:
@@ -278,10 +278,12 @@ def _histogram_equalise(pixels: np.ndarray, mask: np.ndarray | None) -> np.ndarr
 
 
 def _clahe(pixels: np.ndarray) -> np.ndarray:
-    levels = 4095.0
-    as_u16 = (pixels * levels + 0.5).astype(np.uint16)
-    equalised = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(as_u16)
-    return np.clip(equalised.astype(np.float32) / levels, 0.0, 1.0)
+    # On 8 bits, OpenCV's clip limit means what the CLAHE literature means (a multiple of the mean count of
+    # 256 bins). On 16-bit input it counts 65536 bins and maps onto the whole 16-bit range, so the 12-bit
+    # copy this used to pass came back saturated: a mini-MIAS breast averaged 0.95, its masses 1.00.
+    as_u8 = (pixels * 255.0 + 0.5).astype(np.uint8)
+    equalised = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(as_u8)
+    return equalised.astype(np.float32) / 255.0
 
 
 # --------------------------------------------------------------------------------------- canonical form

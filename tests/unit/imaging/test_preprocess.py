@@ -152,6 +152,20 @@ def test_normalize_contrast_range_and_monotonic():
         normalize_contrast(ramp, "gamma")
 
 
+def test_clahe_raises_local_contrast_without_saturating():
+    """A faint blob (+0.03) in mid-grey tissue: CLAHE must spread it from its surroundings and keep the
+    tissue mid-grey (a 16-bit CLAHE on a 12-bit copy once returned a breast of 0.95 and masses of 1.00)."""
+    rng = np.random.default_rng(3)
+    tissue = 0.5 + 0.02 * cv2.GaussianBlur(rng.normal(0, 1, (256, 256)).astype(np.float32), (0, 0), 2)
+    rows, cols = np.mgrid[:256, :256]
+    blob = np.hypot(rows - 128, cols - 128) < 12
+    image = np.clip(tissue + 0.03 * blob, 0, 1).astype(np.float32)
+    ring = (np.hypot(rows - 128, cols - 128) < 24) & ~blob
+    out = normalize_contrast(image, "clahe")
+    assert 0.3 < out.mean() < 0.7 and (out >= 0.99).mean() < 0.01
+    assert out[blob].mean() - out[ring].mean() > 1.5 * (image[blob].mean() - image[ring].mean())
+
+
 def test_hist_eq_with_mask_ignores_the_background():
     # Film background is not pure black: scanner noise spreads it over many dark grey levels.
     image = np.random.default_rng(2).uniform(0.0, 0.1, (100, 100)).astype(np.float32)
