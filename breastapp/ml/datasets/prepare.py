@@ -27,8 +27,9 @@ from .records import MASS, ImageRecord, LesionAnnotation
 
 logger = logging.getLogger(__name__)
 # Part of the cache folder's name: bump it whenever CanonicalSample (or what fills it) changes, so an
-# old cache is never read as if it held the new fields. 2: pectoral muscle masks.
-CACHE_VERSION = 2
+# old cache is never read as if it held the new fields. 2: pectoral muscle masks. 3: CLAHE on an 8-bit copy,
+# and the muscle found on the equalised film whatever the contrast.
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
