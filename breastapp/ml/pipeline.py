@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,9 +76,11 @@ def analyze_mammogram(
     clock = _Stopwatch()
     seg_card = segmenters[0].card
     with clock.stage("preprocess"):
-        canon = canonicalize_mammogram(frame, mammogram_settings(seg_card, segmenters), spacing_mm=spacing_mm)
+        settings = mammogram_settings(seg_card, segmenters)
+        canon = canonicalize_mammogram(frame, settings, spacing_mm=spacing_mm)
+        inputs = ensemble_inputs(frame, canon, settings, segmenters, spacing_mm)
     with clock.stage("segment"):
-        prob, tiles_run = ensemble_map(segmenters, canon, tiles, flip_tta)
+        prob, tiles_run = ensemble_map(segmenters, canon, tiles, flip_tta, inputs)
         spacing = original_spacing_mm(frame, canon)
         regions, kept = find_regions(prob, canon, spacing_mm=spacing, **region_limits(seg_card))
     with clock.stage("classify"):
@@ -103,13 +105,16 @@ def analyze_mammogram(
 
 
 def mammogram_settings(card: dict, ensemble: Sequence[LoadedWeights] = ()) -> PreprocessSettings:
-    """The canonical form a card's network was trained on; every ensemble member must agree on it."""
-    spec = _input_spec(card)
+    """The canonical form a card's network was trained on. Every ensemble member must share its pixel
+    spacing (their maps are averaged pixel by pixel); each may have its own contrast (`ensemble_inputs`)."""
+    spacing, contrast = _input_spec(card)
     for member in ensemble:
-        if _input_spec(member.card) != spec:
-            other = _input_spec(member.card)
-            raise ValueError(f"ensemble members disagree on input: {member.info.name} {other} vs {spec}")
-    return PreprocessSettings(target_spacing_mm=spec[0], contrast=spec[1])
+        other = _input_spec(member.card)[0]
+        if other != spacing:
+            raise ValueError(
+                f"ensemble members disagree on pixel spacing: {member.info.name} {other} mm vs {spacing} mm"
+            )
+    return PreprocessSettings(target_spacing_mm=spacing, contrast=contrast)
 
 
 def _input_spec(card: dict) -> tuple[float, str]:
@@ -117,16 +122,39 @@ def _input_spec(card: dict) -> tuple[float, str]:
     return float(spec.get("spacing_mm") or 0.2), str(spec.get("contrast") or "none")
 
 
-def ensemble_map(segmenters, canon: CanonicalImage, tiles: TileSettings, flip_tta: bool):
+def ensemble_inputs(
+    frame: Frame,
+    canon: CanonicalImage,
+    settings: PreprocessSettings,
+    segmenters: Sequence[LoadedWeights],
+    spacing_mm: float | None,
+) -> list[np.ndarray]:
+    """Each member's input pixels: `canon` (made with `settings`) in the contrast that member was trained
+    on. Only the contrast changes, so the geometry (size, mirroring, breast, muscle) stays that of `canon`."""
+    by_contrast = {settings.contrast: canon.pixels}
+    for weights in segmenters:
+        contrast = _input_spec(weights.card)[1]
+        if contrast not in by_contrast:
+            own = replace(settings, contrast=contrast)
+            by_contrast[contrast] = canonicalize_mammogram(frame, own, spacing_mm=spacing_mm).pixels
+    return [by_contrast[_input_spec(weights.card)[1]] for weights in segmenters]
+
+
+def ensemble_map(
+    segmenters,
+    canon: CanonicalImage,
+    tiles: TileSettings,
+    flip_tta: bool,
+    inputs: Sequence[np.ndarray] | None = None,
+):
     """Mean probability map over the ensemble (each member with its mirrored pass when flip_tta), zero
-    outside the lesion search region (canon.search_mask)."""
+    outside the lesion search region (canon.search_mask). `inputs` gives each member its own pixels
+    (`ensemble_inputs`); without it every member sees `canon.pixels`."""
     predict = mirrored_mean_predict if flip_tta else sliding_window_predict
     total = np.zeros(canon.shape, dtype=np.float32)
     tiles_run = 0
-    for weights in segmenters:
-        prob, count = predict(
-            weights.model, canon.pixels, tiles, mask=canon.breast_mask, box=canon.breast_box
-        )
+    for weights, pixels in zip(segmenters, inputs or [canon.pixels] * len(segmenters), strict=True):
+        prob, count = predict(weights.model, pixels, tiles, mask=canon.breast_mask, box=canon.breast_box)
         total, tiles_run = total + prob, tiles_run + count
     # Lesions are looked for in the breast without its pectoral muscle, as in cross-validation
     # (train/segmentation.predict_probability): film labels and the muscle are never reported.

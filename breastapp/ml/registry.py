@@ -52,7 +52,7 @@ SHIPPED_SPECS: dict[str, dict[str, Any]] = {
         "build_kwargs": {"base": 16, "depth": 4},
         "role": "segmentation",
         "modality": "MG",
-        "input": _MG_SEG_INPUT,
+        "input": {**_MG_SEG_INPUT, "contrast": "clahe"},
         "thresholds": _MG_SEG_THRESHOLDS,
         "classes": ["lesion"],
     },

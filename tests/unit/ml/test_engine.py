@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -20,7 +21,13 @@ from breastapp.imaging.errors import UnsupportedModality
 from breastapp.imaging.frame import Frame
 from breastapp.imaging.preprocess import canonicalize_mammogram, map_to_original
 from breastapp.ml.engine import UNTRAINED_NOTE, Engine, EngineSettings
-from breastapp.ml.pipeline import analyze_mammogram, analyze_ultrasound, ensemble_map, mammogram_settings
+from breastapp.ml.pipeline import (
+    analyze_mammogram,
+    analyze_ultrasound,
+    ensemble_inputs,
+    ensemble_map,
+    mammogram_settings,
+)
 from breastapp.ml.registry import WeightsError, file_sha256, load_weights, weights_paths
 from breastapp.ml.sliding_window import TileSettings, sliding_window_predict
 
@@ -104,8 +111,9 @@ def test_ultrasound_end_to_end(engine, ultrasound_bytes, initialised_models):
 
 
 def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_bytes):
-    """Ensemble map = mean of members' maps; the flip pass = the map of the mirrored image, mirrored back;
-    both are zero outside the lesion search region (the breast without its pectoral muscle)."""
+    """Ensemble map = mean of members' maps, each member on the image in its own contrast (the B-Cir U-Net
+    equalised, the U-Net CLAHE); the flip pass = the map of the mirrored image, mirrored back; both are zero
+    outside the lesion search region (the breast without its pectoral muscle)."""
     bcir, unet = (load_weights(initialised_models, n) for n in ("mg_seg_bcir", "mg_seg_unet"))
     frame = decode(mammogram_bytes, modality="MG", spacing_mm=0.1)  # 0.1 mm -> 512x512 canonical: fast
     tiles = TileSettings(tile=256, overlap=32)
@@ -114,9 +122,18 @@ def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_by
     from breastapp.imaging.preprocess import PreprocessSettings, canonicalize_mammogram
 
     canon = canonicalize_mammogram(frame, PreprocessSettings(target_spacing_mm=0.2), spacing_mm=0.1)
+    clahe = canonicalize_mammogram(
+        frame, PreprocessSettings(target_spacing_mm=0.2, contrast="clahe"), spacing_mm=0.1
+    )
+    assert [bcir.card["input"]["contrast"], unet.card["input"]["contrast"]] == ["hist_eq", "clahe"]
+    assert np.array_equal(clahe.search_mask, canon.search_mask), "only the grey levels differ"
+    inputs = ensemble_inputs(frame, canon, PreprocessSettings(target_spacing_mm=0.2), [bcir, unet], 0.1)
+    np.testing.assert_array_equal(inputs[0], canon.pixels)
+    np.testing.assert_array_equal(inputs[1], clahe.pixels)
     args = {"mask": canon.breast_mask, "box": canon.breast_box}
-    maps = [sliding_window_predict(w.model, canon.pixels, tiles, **args)[0] for w in (bcir, unet)]
-    ensemble, _ = ensemble_map([bcir, unet], canon, tiles, flip_tta=False)
+    members = zip((bcir, unet), inputs, strict=True)
+    maps = [sliding_window_predict(w.model, pixels, tiles, **args)[0] for w, pixels in members]
+    ensemble, _ = ensemble_map([bcir, unet], canon, tiles, flip_tta=False, inputs=inputs)
     search = canon.search_mask
     np.testing.assert_allclose(ensemble, np.where(search, (maps[0] + maps[1]) / 2, 0), atol=1e-6)
     flipped, tiles_run = ensemble_map([bcir], canon, tiles, flip_tta=True)
@@ -128,6 +145,15 @@ def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_by
     )
     np.testing.assert_allclose(flipped, np.where(search, (maps[0] + mirror_map[:, ::-1]) / 2, 0), atol=1e-5)
     assert output.prob_map.shape == frame.shape and output.lesion_mask.dtype == bool
+
+
+def test_an_ensemble_of_networks_at_different_pixel_spacings_is_refused(initialised_models):
+    """Maps are averaged pixel by pixel, so members must share the canonical spacing (contrast may differ)."""
+    bcir, unet = (load_weights(initialised_models, n) for n in ("mg_seg_bcir", "mg_seg_unet"))
+    assert mammogram_settings(bcir.card, [bcir, unet]).contrast == "hist_eq"
+    finer = replace(unet, card={**unet.card, "input": {**unet.card["input"], "spacing_mm": 0.2}})
+    with pytest.raises(ValueError, match="disagree on pixel spacing: mg_seg_unet 0.2 mm vs 0.4 mm"):
+        mammogram_settings(bcir.card, [bcir, finer])
 
 
 def test_mirrored_pass_follows_the_segmentation_card_unless_the_settings_force_it(
