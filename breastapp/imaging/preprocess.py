@@ -10,13 +10,17 @@ Mammogram steps, in order (cheapest first: a 4664x3064 film is shrunk before any
    (film labels and burned-in text are separate, smaller bright blobs), fill its holes, open/close;
 3. mirror so the chest wall lies on one fixed side (left by default);
 4. contrast normalisation (histogram equalisation over the breast region, CLAHE, or none);
-5. pectoral muscle (imaging/pectoral.py) of MLO-like views: left out of the lesion search region.
+5. pectoral muscle (imaging/pectoral.py) of MLO-like views, found on the equalised film: left out of the
+   lesion search region.
+Steps 1-3 and 5 do not depend on the contrast, so `canonical_views` makes them once for networks trained
+on different contrasts.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -294,6 +298,15 @@ def canonicalize_mammogram(
 ) -> CanonicalImage:
     """Bring a mammogram to canonical form (see the module docstring for the steps and their order)."""
     settings = settings or PreprocessSettings()
+    return canonical_views(frame, settings, (settings.contrast,), spacing_mm=spacing_mm)[settings.contrast]
+
+
+def canonical_views(
+    frame: Frame, settings: PreprocessSettings, contrasts: Iterable[str], *, spacing_mm: float | None = None
+) -> dict[str, CanonicalImage]:
+    """The canonical form of a mammogram in each of `contrasts` (`settings.contrast` is not used): one
+    resampling, breast mask and muscle search shared by all, so networks trained on different contrasts
+    see the same geometry and the same search region, and only their grey levels differ."""
     original_spacing, source = resolve_spacing(frame, settings, spacing_mm)
     scale = original_spacing / settings.target_spacing_mm
     rows, cols = frame.shape
@@ -305,18 +318,14 @@ def canonicalize_mammogram(
         pixels, mask = pixels[:, ::-1], mask[:, ::-1]
     mask = np.ascontiguousarray(mask)
     equalised = np.ascontiguousarray(normalize_contrast(pixels, "hist_eq", mask))
-    if settings.contrast == "hist_eq":
-        pixels = equalised
-    else:
-        pixels = np.ascontiguousarray(normalize_contrast(pixels, settings.contrast, mask))
     # The muscle detector's thresholds and edge test were tuned on equalised films; a network trained on
     # another contrast must not move the muscle (and with it the search region) as a side effect.
     pectoral = pectoral_mask(equalised, mask) if shows_pectoral(frame.view) else None
     log.debug(
         "canonical mammogram %s -> %s, spacing from %s, flipped=%s", frame.shape, shape, source, flipped
     )
-    return CanonicalImage(
-        pixels=pixels,
+    equalised_view = CanonicalImage(
+        pixels=equalised,
         breast_mask=mask,
         breast_box=mask_box(mask),
         flipped=flipped,
@@ -326,6 +335,12 @@ def canonicalize_mammogram(
         spacing_source=source,
         pectoral_mask=pectoral if pectoral is not None and pectoral.any() else None,
     )
+    return {
+        contrast: equalised_view
+        if contrast == "hist_eq"
+        else replace(equalised_view, pixels=np.ascontiguousarray(normalize_contrast(pixels, contrast, mask)))
+        for contrast in contrasts
+    }
 
 
 def canonicalize_ultrasound(frame: Frame, size: int = 128, contrast: str = "none") -> CanonicalImage:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from breastapp.imaging.frame import Frame
 from breastapp.imaging.preprocess import (
     CanonicalImage,
     PreprocessSettings,
+    canonical_views,
     canonicalize_mammogram,
     canonicalize_ultrasound,
     map_to_original,
@@ -77,19 +78,23 @@ def analyze_mammogram(
     seg_card = segmenters[0].card
     with clock.stage("preprocess"):
         settings = mammogram_settings(seg_card, segmenters)
-        canon = canonicalize_mammogram(frame, settings, spacing_mm=spacing_mm)
-        inputs = ensemble_inputs(frame, canon, settings, segmenters, spacing_mm)
+        contrasts = needed_contrasts(settings, segmenters, classifier)
+        views = canonical_views(frame, settings, contrasts, spacing_mm=spacing_mm)
+        canon = views[settings.contrast]
     with clock.stage("segment"):
+        inputs = [views[_input_spec(weights.card)[1]].pixels for weights in segmenters]
         prob, tiles_run = ensemble_map(segmenters, canon, tiles, flip_tta, inputs)
         spacing = original_spacing_mm(frame, canon)
         regions, kept = find_regions(prob, canon, spacing_mm=spacing, **region_limits(seg_card))
     with clock.stage("classify"):
-        cls_canon = canon
-        if _input_spec(classifier.card) != _input_spec(seg_card):
-            cls_canon = canonicalize_mammogram(
-                frame, mammogram_settings(classifier.card), spacing_mm=spacing_mm
-            )
-        crops = [_crop_for(region, canon, cls_canon, classifier.card) for region in regions]
+        cls_spacing, cls_contrast = _input_spec(classifier.card)
+        shares_geometry = cls_spacing == settings.target_spacing_mm
+        cls_canon = (
+            views[cls_contrast]
+            if shares_geometry
+            else canonicalize_mammogram(frame, mammogram_settings(classifier.card), spacing_mm=spacing_mm)
+        )
+        crops = [_crop_for(region, cls_canon, shares_geometry, classifier.card) for region in regions]
         class_probs = predict_classes(classifier, crops)
     with clock.stage("segment"):  # mapping the maps back is part of segmenting
         prob_original = map_to_original(canon, prob)
@@ -106,7 +111,7 @@ def analyze_mammogram(
 
 def mammogram_settings(card: dict, ensemble: Sequence[LoadedWeights] = ()) -> PreprocessSettings:
     """The canonical form a card's network was trained on. Every ensemble member must share its pixel
-    spacing (their maps are averaged pixel by pixel); each may have its own contrast (`ensemble_inputs`)."""
+    spacing (their maps are averaged pixel by pixel); each may have its own contrast (`canonical_views`)."""
     spacing, contrast = _input_spec(card)
     for member in ensemble:
         other = _input_spec(member.card)[0]
@@ -122,22 +127,16 @@ def _input_spec(card: dict) -> tuple[float, str]:
     return float(spec.get("spacing_mm") or 0.2), str(spec.get("contrast") or "none")
 
 
-def ensemble_inputs(
-    frame: Frame,
-    canon: CanonicalImage,
-    settings: PreprocessSettings,
-    segmenters: Sequence[LoadedWeights],
-    spacing_mm: float | None,
-) -> list[np.ndarray]:
-    """Each member's input pixels: `canon` (made with `settings`) in the contrast that member was trained
-    on. Only the contrast changes, so the geometry (size, mirroring, breast, muscle) stays that of `canon`."""
-    by_contrast = {settings.contrast: canon.pixels}
-    for weights in segmenters:
-        contrast = _input_spec(weights.card)[1]
-        if contrast not in by_contrast:
-            own = replace(settings, contrast=contrast)
-            by_contrast[contrast] = canonicalize_mammogram(frame, own, spacing_mm=spacing_mm).pixels
-    return [by_contrast[_input_spec(weights.card)[1]] for weights in segmenters]
+def needed_contrasts(
+    settings: PreprocessSettings, segmenters: Sequence[LoadedWeights], classifier: LoadedWeights
+) -> set[str]:
+    """The contrasts one canonical geometry must be rendered in: every segmenter's (they share the
+    spacing) and the classifier's when it works at that spacing too (otherwise it gets its own form)."""
+    contrasts = {settings.contrast, *(_input_spec(weights.card)[1] for weights in segmenters)}
+    cls_spacing, cls_contrast = _input_spec(classifier.card)
+    if cls_spacing == settings.target_spacing_mm:
+        contrasts.add(cls_contrast)
+    return contrasts
 
 
 def ensemble_map(
@@ -148,8 +147,9 @@ def ensemble_map(
     inputs: Sequence[np.ndarray] | None = None,
 ):
     """Mean probability map over the ensemble (each member with its mirrored pass when flip_tta), zero
-    outside the lesion search region (canon.search_mask). `inputs` gives each member its own pixels
-    (`ensemble_inputs`); without it every member sees `canon.pixels`."""
+    outside the lesion search region (canon.search_mask). `inputs` gives each member its own pixels (the
+    canonical image in that member's contrast, `canonical_views`); without it every member sees
+    `canon.pixels`."""
     predict = mirrored_mean_predict if flip_tta else sliding_window_predict
     total = np.zeros(canon.shape, dtype=np.float32)
     tiles_run = 0
@@ -181,8 +181,10 @@ def region_limits(card: dict) -> dict:
     }
 
 
-def _crop_for(region: Region, canon: CanonicalImage, cls_canon: CanonicalImage, card: dict) -> np.ndarray:
-    box = region.canon_box if cls_canon is canon else canonical_box(cls_canon, region.box)
+def _crop_for(region: Region, cls_canon: CanonicalImage, shares_geometry: bool, card: dict) -> np.ndarray:
+    """The classifier's input for one region; `shares_geometry` when `cls_canon` is a view of the
+    segmenter's canonical image (same pixels grid), so the region's canonical box applies as it is."""
+    box = region.canon_box if shares_geometry else canonical_box(cls_canon, region.box)
     spec = card["input"]
     margin = spec.get("crop_margin")
     return lesion_crop(

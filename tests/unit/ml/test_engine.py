@@ -24,7 +24,6 @@ from breastapp.ml.engine import UNTRAINED_NOTE, Engine, EngineSettings
 from breastapp.ml.pipeline import (
     analyze_mammogram,
     analyze_ultrasound,
-    ensemble_inputs,
     ensemble_map,
     mammogram_settings,
 )
@@ -119,7 +118,7 @@ def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_by
     tiles = TileSettings(tile=256, overlap=32)
     output = analyze_mammogram(frame, [bcir, unet], load_weights(initialised_models, "mg_cls"), tiles)
     assert [w.name for w in output.result.weights] == ["mg_seg_bcir", "mg_seg_unet", "mg_cls"]
-    from breastapp.imaging.preprocess import PreprocessSettings, canonicalize_mammogram
+    from breastapp.imaging.preprocess import PreprocessSettings, canonical_views, canonicalize_mammogram
 
     canon = canonicalize_mammogram(frame, PreprocessSettings(target_spacing_mm=0.2), spacing_mm=0.1)
     clahe = canonicalize_mammogram(
@@ -127,7 +126,9 @@ def test_ensemble_averages_and_flip_tta_mirrors(initialised_models, mammogram_by
     )
     assert [bcir.card["input"]["contrast"], unet.card["input"]["contrast"]] == ["hist_eq", "clahe"]
     assert np.array_equal(clahe.search_mask, canon.search_mask), "only the grey levels differ"
-    inputs = ensemble_inputs(frame, canon, PreprocessSettings(target_spacing_mm=0.2), [bcir, unet], 0.1)
+    settings = PreprocessSettings(target_spacing_mm=0.2)
+    views = canonical_views(frame, settings, ["hist_eq", "clahe"], spacing_mm=0.1)
+    inputs = [views[weights.card["input"]["contrast"]].pixels for weights in (bcir, unet)]
     np.testing.assert_array_equal(inputs[0], canon.pixels)
     np.testing.assert_array_equal(inputs[1], clahe.pixels)
     args = {"mask": canon.breast_mask, "box": canon.breast_box}
